@@ -1,0 +1,258 @@
+"""The one place that decides who may see or do what: TLP (DOMAIN.md §5), participation, role.
+
+Every read of a request, offer, timeline entry or engagement item goes through a function here;
+routes and services never test ownership themselves (STYLE.md habit 2).
+
+Visibility of a request for assistance
+---------------------------------------
+An organisation learns that a request exists only if it is *involved*: it asked (the requester),
+it coordinates (the secretariat, once the request is submitted), it was routed the request, or it
+takes part in the engagement. Everyone else gets nothing — not in lists, counts, or by URL (404).
+
+What an involved user may read depends on the TLP of the request:
+
+=====================  ==============  ==================================================
+who                    TLP:RED         any other TLP
+=====================  ==============  ==================================================
+requester organisation content         content
+named engagement member content         content
+participant (not named) metadata       content
+secretariat            metadata        content
+routed organisation    metadata        content
+=====================  ==============  ==================================================
+
+"Metadata" is what routing needs (reference, state, severity, sector, services, languages,
+deadlines, requesting nation); "content" adds what happened, to whom and under which caveats.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from vcisc.assistance.lifecycle import RfaState
+from vcisc.assistance.models import Offer, RequestForAssistance, Routing, TimelineEntry
+from vcisc.engagements.models import Engagement, EngagementMember, Participant
+from vcisc.errors import Forbidden, NotFound
+from vcisc.federation.models import NationKind, Organisation, Role, User
+from vcisc.tlp import Tlp
+
+__all__ = [
+    "Access",
+    "engagement_access",
+    "get_engagement",
+    "get_offer",
+    "get_rfa",
+    "is_coordinator",
+    "is_secretariat",
+    "item_visible",
+    "offers_visible",
+    "require_role",
+    "rfa_access",
+    "timeline_visible",
+    "visible_engagements",
+    "visible_requests",
+]
+
+
+class Access(IntEnum):
+    NONE = 0
+    METADATA = 1
+    CONTENT = 2
+
+
+def _org(user: User) -> Organisation | None:
+    if not user.is_authenticated or not user.is_active:
+        return None
+    org = user.organisation
+    if org is None or not org.active:
+        return None
+    return org
+
+
+def is_secretariat(user: User) -> bool:
+    org = _org(user)
+    return org is not None and org.is_secretariat
+
+
+def is_coordinator(user: User) -> bool:
+    return is_secretariat(user) and user.has_role(Role.COORDINATOR)
+
+
+def is_admin(user: User) -> bool:
+    return user.is_active and user.has_role(Role.ADMIN)
+
+
+def is_observer_only(user: User) -> bool:
+    """Observer nations, and users whose only role is observer, see no operational material."""
+    org = _org(user)
+    if org is None:
+        return True
+    if org.nation is not None and org.nation.kind == NationKind.OBSERVER:
+        return True
+    return set(user.roles or []) <= {Role.OBSERVER.value}
+
+
+def require_role(user: User, *roles: Role) -> None:
+    """Raise 403 unless the user holds one of ``roles``."""
+    if not any(user.has_role(r) for r in roles):
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(f"this needs the {names} role")
+
+
+# --- requests for assistance -------------------------------------------------------------------
+
+
+def visible_requests(user: User) -> QuerySet[RequestForAssistance]:
+    """Every request the user's organisation is involved in (and nothing else)."""
+    org = _org(user)
+    base = RequestForAssistance.objects.select_related("requester", "requester__nation")
+    if org is None or is_observer_only(user) and not org.is_secretariat:
+        # Observers see exercise material only, which a later issue shares with them explicitly.
+        return base.none()
+    involved = Q(requester=org)
+    not_draft = ~Q(state=RfaState.DRAFT)
+    if org.is_secretariat:
+        involved |= not_draft
+    routed = Routing.objects.filter(rfa=OuterRef("pk"), organisation=org)
+    participating = Participant.objects.filter(engagement__rfa=OuterRef("pk"), organisation=org)
+    involved |= (Exists(routed) | Exists(participating)) & not_draft  # type: ignore[operator]
+    return base.filter(involved)
+
+
+def _is_member(user: User, rfa: RequestForAssistance) -> bool:
+    return EngagementMember.objects.filter(engagement__rfa=rfa, user=user).exists()
+
+
+def _is_participant(org: Organisation, rfa: RequestForAssistance) -> bool:
+    return Participant.objects.filter(engagement__rfa=rfa, organisation=org).exists()
+
+
+def rfa_access(user: User, rfa: RequestForAssistance) -> Access:
+    """How much of ``rfa`` the user may read; NONE means it must look absent."""
+    org = _org(user)
+    if org is None or not visible_requests(user).filter(pk=rfa.pk).exists():
+        return Access.NONE
+    if rfa.requester_id == org.pk:
+        return Access.CONTENT
+    if rfa.tlp != Tlp.RED:
+        return Access.CONTENT
+    if _is_participant(org, rfa) and _is_member(user, rfa):
+        return Access.CONTENT
+    return Access.METADATA
+
+
+def get_rfa(user: User, rfa_id: int, *, for_update: bool = False) -> RequestForAssistance:
+    """The request if the user's organisation is involved, else 404 (never 403)."""
+    qs = visible_requests(user)
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    rfa = qs.filter(pk=rfa_id).first()
+    if rfa is None:
+        raise NotFound(f"request {rfa_id} not found")
+    return rfa
+
+
+def role_in(user: User, rfa: RequestForAssistance) -> set[str]:
+    """How the user's organisation is involved: requester, secretariat, routed, participant."""
+    org = _org(user)
+    roles: set[str] = set()
+    if org is None:
+        return roles
+    if rfa.requester_id == org.pk:
+        roles.add("requester")
+    if org.is_secretariat:
+        roles.add("secretariat")
+    if Routing.objects.filter(rfa=rfa, organisation=org).exists():
+        roles.add("routed")
+    if _is_participant(org, rfa):
+        roles.add("participant")
+    return roles
+
+
+# --- offers -------------------------------------------------------------------------------------
+
+
+def offers_visible(user: User, rfa: RequestForAssistance) -> QuerySet[Offer]:
+    """The requester and the secretariat see every offer; an offering organisation its own."""
+    org = _org(user)
+    qs = Offer.objects.filter(rfa=rfa).select_related("organisation", "organisation__nation")
+    if org is None or rfa_access(user, rfa) is Access.NONE:
+        return qs.none()
+    if rfa.requester_id == org.pk or org.is_secretariat:
+        return qs
+    return qs.filter(organisation=org)
+
+
+def get_offer(user: User, offer_id: int) -> Offer:
+    offer = Offer.objects.select_related("rfa", "organisation").filter(pk=offer_id).first()
+    if offer is None or not offers_visible(user, offer.rfa).filter(pk=offer.pk).exists():
+        raise NotFound(f"offer {offer_id} not found")
+    return offer
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+
+def timeline_visible(user: User, rfa: RequestForAssistance) -> QuerySet[TimelineEntry]:
+    org = _org(user)
+    qs = TimelineEntry.objects.filter(rfa=rfa).select_related("actor_organisation")
+    access = rfa_access(user, rfa)
+    if org is None or access is Access.NONE:
+        return qs.none()
+    participant = _is_participant(org, rfa)
+    if rfa.requester_id == org.pk:
+        return qs
+    if org.is_secretariat:
+        return qs.filter(participants_only=False)
+    mine = Q(audience__isnull=True) | Q(audience=org)
+    if not participant:
+        mine &= Q(participants_only=False)
+    return qs.filter(mine)
+
+
+# --- engagements --------------------------------------------------------------------------------
+
+
+def visible_engagements(user: User) -> QuerySet[Engagement]:
+    """Engagements whose request the user may see (participants, requester, secretariat)."""
+    return Engagement.objects.filter(rfa__in=visible_requests(user)).select_related("rfa")
+
+
+def get_engagement(user: User, engagement_id: int) -> Engagement:
+    eng = visible_engagements(user).filter(pk=engagement_id).first()
+    if eng is None:
+        raise NotFound(f"engagement {engagement_id} not found")
+    return eng
+
+
+def engagement_access(user: User, engagement: Engagement) -> Access:
+    """CONTENT for participants (workspace items then filtered by their TLP), else METADATA."""
+    org = _org(user)
+    if org is None or rfa_access(user, engagement.rfa) is Access.NONE:
+        return Access.NONE
+    if _is_participant(org, engagement.rfa):
+        return Access.CONTENT
+    return Access.METADATA
+
+
+def item_visible(user: User, engagement: Engagement, tlp: str) -> bool:
+    """Whether a workspace item (task, note, SITREP, review) of ``tlp`` may be read by the user.
+
+    Workspace items go to the participants only; TLP:RED items to the named members only.
+    """
+    if engagement_access(user, engagement) is not Access.CONTENT:
+        return False
+    if tlp == Tlp.RED:
+        return EngagementMember.objects.filter(engagement=engagement, user=user).exists()
+    return True
+
+
+def item_filter(user: User, engagement: Engagement) -> Q:
+    """A filter for workspace item querysets equivalent to :func:`item_visible`."""
+    if engagement_access(user, engagement) is not Access.CONTENT:
+        return Q(pk__in=[])
+    if EngagementMember.objects.filter(engagement=engagement, user=user).exists():
+        return Q()
+    return ~Q(tlp=Tlp.RED)

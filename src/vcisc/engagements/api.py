@@ -1,0 +1,253 @@
+"""Engagement workspace API: participants, members, tasks, notes, SITREPs, after-action review."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from vcisc import authz
+from vcisc.engagements import services
+from vcisc.engagements.models import (
+    AfterActionReview,
+    Engagement,
+    EngagementMember,
+    Note,
+    Participant,
+    SituationReport,
+    Task,
+)
+from vcisc.errors import NotFound
+from vcisc.http import StrictSchema, user_of
+from vcisc.tlp import Tlp
+
+router = Router(tags=["engagements"])
+
+TlpT = Literal[tuple(t.value for t in Tlp)]  # type: ignore[valid-type]
+OutcomeT = Literal["pending", "ongoing", "successful", "failed", "cancelled", "unknown"]
+
+
+class ParticipantOut(Schema):
+    organisation_id: int
+    organisation: str = Field(alias="organisation.name")
+    nation: str | None = Field(None, alias="organisation.nation.code")
+    role: str
+    offer_id: int | None
+    joined_at: datetime
+
+
+class MemberOut(Schema):
+    user_id: int
+    email: str = Field(alias="user.email")
+    added_at: datetime
+
+
+class EngagementOut(Schema):
+    id: int
+    rfa_id: int
+    reference: str
+    state: str
+    tlp: str
+    access: Literal["metadata", "content"]
+    opened_at: datetime
+    closed_at: datetime | None
+    participants: list[ParticipantOut]
+    members: list[MemberOut] | None
+    has_review: bool
+
+
+def engagement_out(user: Any, eng: Engagement) -> dict[str, Any]:
+    access = authz.engagement_access(user, eng)
+    content = access is authz.Access.CONTENT
+    return {
+        "id": eng.pk, "rfa_id": eng.rfa_id, "reference": eng.rfa.reference, "state": eng.rfa.state,
+        "tlp": eng.rfa.tlp, "access": "content" if content else "metadata",
+        "opened_at": eng.opened_at, "closed_at": eng.closed_at,
+        "participants": list(Participant.objects.filter(engagement=eng)
+                             .select_related("organisation__nation")),
+        "members": list(EngagementMember.objects.filter(engagement=eng).select_related("user"))
+        if content else None,
+        "has_review": AfterActionReview.objects.filter(engagement=eng).exists(),
+    }
+
+
+@router.get("/engagements", response=list[EngagementOut])
+def list_engagements(request: HttpRequest) -> list[dict[str, Any]]:
+    user = user_of(request)
+    return [engagement_out(user, e) for e in authz.visible_engagements(user)]
+
+
+@router.get("/engagements/{eng_id}", response=EngagementOut)
+def get_engagement(request: HttpRequest, eng_id: int) -> dict[str, Any]:
+    user = user_of(request)
+    return engagement_out(user, authz.get_engagement(user, eng_id))
+
+
+class MemberIn(StrictSchema):
+    user_id: int
+
+
+@router.post("/engagements/{eng_id}/members", response={201: MemberOut})
+def add_member(request: HttpRequest, eng_id: int, body: MemberIn) -> tuple[int, EngagementMember]:
+    return 201, services.add_member(user_of(request), eng_id, body.user_id)
+
+
+# --- workspace items ----------------------------------------------------------------------------
+
+
+def _items(request: HttpRequest, eng_id: int, model: type[Any]) -> list[Any]:
+    user = user_of(request)
+    eng = authz.get_engagement(user, eng_id)
+    return list(model.objects.filter(authz.item_filter(user, eng), engagement=eng)
+                .select_related("organisation", "author"))
+
+
+class ItemOut(Schema):
+    id: int
+    tlp: str
+    organisation: str = Field(alias="organisation.name")
+    author: str = Field(alias="author.email")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskOut(ItemOut):
+    title: str
+    description: str
+    assignee_id: int
+    outcome: str
+    due_at: datetime | None
+    completed_at: datetime | None
+
+
+class TaskIn(StrictSchema):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=10000)] = ""
+    assignee_id: int
+    tlp: TlpT | None = None
+    due_at: datetime | None = None
+
+
+class TaskPatch(StrictSchema):
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=10000)] | None = None
+    outcome: OutcomeT | None = None
+    due_at: datetime | None = None
+
+
+@router.get("/engagements/{eng_id}/tasks", response=list[TaskOut])
+def list_tasks(request: HttpRequest, eng_id: int) -> list[Task]:
+    return _items(request, eng_id, Task)
+
+
+@router.post("/engagements/{eng_id}/tasks", response={201: TaskOut})
+def create_task(request: HttpRequest, eng_id: int, body: TaskIn) -> tuple[int, Task]:
+    return 201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True))
+
+
+@router.patch("/engagements/{eng_id}/tasks/{task_id}", response=TaskOut)
+def update_task(request: HttpRequest, eng_id: int, task_id: int, body: TaskPatch) -> Task:
+    return services.update_task(user_of(request), eng_id, task_id, body.model_dump(exclude_unset=True))
+
+
+class NoteOut(ItemOut):
+    body: str
+
+
+class NoteIn(StrictSchema):
+    body: Annotated[str, Field(min_length=1, max_length=20000)]
+    tlp: TlpT | None = None
+
+
+@router.get("/engagements/{eng_id}/notes", response=list[NoteOut])
+def list_notes(request: HttpRequest, eng_id: int) -> list[Note]:
+    return _items(request, eng_id, Note)
+
+
+@router.post("/engagements/{eng_id}/notes", response={201: NoteOut})
+def create_note(request: HttpRequest, eng_id: int, body: NoteIn) -> tuple[int, Note]:
+    return 201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True))
+
+
+class SitrepOut(ItemOut):
+    summary: str
+    actions_taken: str
+    next_steps: str
+    outlook: str
+
+
+class SitrepIn(StrictSchema):
+    summary: Annotated[str, Field(min_length=1, max_length=20000)]
+    actions_taken: Annotated[str, Field(max_length=20000)] = ""
+    next_steps: Annotated[str, Field(max_length=20000)] = ""
+    outlook: Literal["improving", "stable", "worsening"] = "stable"
+    tlp: TlpT | None = None
+
+
+@router.get("/engagements/{eng_id}/sitreps", response=list[SitrepOut])
+def list_sitreps(request: HttpRequest, eng_id: int) -> list[SituationReport]:
+    return _items(request, eng_id, SituationReport)
+
+
+@router.post("/engagements/{eng_id}/sitreps", response={201: SitrepOut})
+def create_sitrep(request: HttpRequest, eng_id: int, body: SitrepIn) -> tuple[int, SituationReport]:
+    return 201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True))
+
+
+class ReviewIn(StrictSchema):
+    what_helped: Annotated[str, Field(min_length=1, max_length=20000)]
+    what_did_not: Annotated[str, Field(max_length=20000)] = ""
+    lessons: Annotated[str, Field(min_length=1, max_length=20000)]
+    first_deliverable_at: datetime | None = None
+    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    tlp: TlpT | None = None
+
+
+class ReviewOut(Schema):
+    engagement_id: int
+    tlp: str
+    author: str = Field(alias="author.email")
+    what_helped: str
+    what_did_not: str
+    lessons: str
+    first_deliverable_at: datetime | None
+    rating: int | None
+    created_at: datetime
+    hours: dict[str, float | None]
+
+
+def _review_out(review: AfterActionReview) -> dict[str, Any]:
+    rfa = review.engagement.rfa
+    start = rfa.submitted_at
+
+    def hours(end: datetime | None) -> float | None:
+        return round((end - start).total_seconds() / 3600, 3) if end and start else None
+
+    return {
+        "engagement_id": review.engagement_id, "tlp": review.tlp, "author": review.author,
+        "what_helped": review.what_helped, "what_did_not": review.what_did_not,
+        "lessons": review.lessons, "first_deliverable_at": review.first_deliverable_at,
+        "rating": review.rating, "created_at": review.created_at,
+        "hours": {
+            "triage": hours(rfa.triaged_at), "first_offer": hours(rfa.first_offer_at),
+            "acceptance": hours(rfa.accepted_at), "first_deliverable": hours(review.first_deliverable_at),
+        },
+    }
+
+
+@router.post("/engagements/{eng_id}/review", response={201: ReviewOut})
+def create_review(request: HttpRequest, eng_id: int, body: ReviewIn) -> tuple[int, dict[str, Any]]:
+    review = services.submit_review(user_of(request), eng_id, body.model_dump(exclude_none=True))
+    return 201, _review_out(review)
+
+
+@router.get("/engagements/{eng_id}/review", response=ReviewOut)
+def get_review(request: HttpRequest, eng_id: int) -> dict[str, Any]:
+    user = user_of(request)
+    eng = authz.get_engagement(user, eng_id)
+    review = AfterActionReview.objects.filter(engagement=eng).select_related("author", "engagement__rfa").first()
+    if review is None or not authz.item_visible(user, eng, review.tlp):
+        raise NotFound(f"no after-action review for engagement {eng_id}")
+    return _review_out(review)

@@ -1,0 +1,165 @@
+"""The engagement: the shared workspace of an RFA once help is accepted (DOMAIN.md §3).
+
+Participants are organisations (the requester, and each organisation whose offer was accepted);
+``members`` are the named individuals, who alone may read TLP:RED material of the engagement.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from vcisc.assistance.models import Offer, RequestForAssistance
+from vcisc.federation.models import Organisation
+from vcisc.tlp import Tlp
+
+__all__ = [
+    "AfterActionReview",
+    "Engagement",
+    "EngagementMember",
+    "Note",
+    "Participant",
+    "ParticipantRole",
+    "SituationReport",
+    "Task",
+    "TaskOutcome",
+]
+
+
+class Engagement(models.Model):
+    rfa = models.OneToOneField(
+        RequestForAssistance, on_delete=models.PROTECT, related_name="engagement"
+    )
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"engagement {self.rfa.reference}"
+
+
+class ParticipantRole(models.TextChoices):
+    REQUESTER = "requester", "Requester"
+    ASSISTING = "assisting", "Assisting"
+
+
+class Participant(models.Model):
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="participants")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=10, choices=ParticipantRole.choices)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    joined_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["engagement", "organisation"], name="participant_once"),
+        ]
+
+
+class EngagementMember(models.Model):
+    """A named individual of a participant organisation (the TLP:RED recipients)."""
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["engagement", "user"], name="member_once")]
+
+
+class TaskOutcome(models.TextChoices):
+    """STIX Task extension ``outcome`` vocabulary (DOMAIN.md §6)."""
+
+    PENDING = "pending", "Pending"
+    ONGOING = "ongoing", "Ongoing"
+    SUCCESSFUL = "successful", "Successful"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class _Item(models.Model):
+    """Common shape of engagement content: who wrote it, when, under which TLP."""
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    tlp = models.CharField(max_length=12, choices=Tlp.choices())
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "id"]
+
+
+class Task(_Item):
+    title = models.CharField(max_length=200)
+    description = models.TextField(max_length=10000, blank=True)
+    assignee = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(
+        max_length=12, choices=TaskOutcome.choices, default=TaskOutcome.PENDING
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(_Item.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=TaskOutcome.values), name="task_outcome_valid"
+            ),
+            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="task_tlp_valid"),
+        ]
+
+
+class Note(_Item):
+    body = models.TextField(max_length=20000)
+
+    class Meta(_Item.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="note_tlp_valid"),
+        ]
+
+
+class SituationReport(_Item):
+    """A SITREP: where things stand, what was done, what comes next."""
+
+    summary = models.TextField(max_length=20000)
+    actions_taken = models.TextField(max_length=20000, blank=True)
+    next_steps = models.TextField(max_length=20000, blank=True)
+    outlook = models.CharField(
+        max_length=10,
+        choices=[("improving", "Improving"), ("stable", "Stable"), ("worsening", "Worsening")],
+        default="stable",
+    )
+
+    class Meta(_Item.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="sitrep_tlp_valid"),
+        ]
+
+
+class AfterActionReview(models.Model):
+    """Required to close an RFA: what helped, the times, lessons (DOMAIN.md §3)."""
+
+    engagement = models.OneToOneField(Engagement, on_delete=models.PROTECT, related_name="review")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    tlp = models.CharField(max_length=12, choices=Tlp.choices())
+    what_helped = models.TextField(max_length=20000)
+    what_did_not = models.TextField(max_length=20000, blank=True)
+    lessons = models.TextField(max_length=20000)
+    first_deliverable_at = models.DateTimeField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | (Q(rating__gte=1) & Q(rating__lte=5)),
+                name="aar_rating_range",
+            )
+        ]

@@ -1,0 +1,40 @@
+"""What every API router shares: authentication, the acting user, strict schemas."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.http import HttpRequest
+from ninja import Schema
+from ninja.errors import AuthenticationError
+from ninja.security import HttpBearer, django_auth
+from pydantic import ConfigDict
+
+from vcisc.federation.models import User
+from vcisc.federation.services import TokenRejected, authenticate_token
+
+__all__ = ["AUTH", "BearerToken", "StrictSchema", "user_of"]
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer vcisc_…``; a bad token is refused with the reason (401)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> User:
+        try:
+            return authenticate_token(token)
+        except TokenRejected as exc:
+            raise AuthenticationError(401, str(exc)) from None
+
+
+#: Token first (API clients), then the browser session (with Django's CSRF check).
+AUTH: list[Any] = [BearerToken(), django_auth]
+
+
+def user_of(request: HttpRequest) -> User:
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+class StrictSchema(Schema):
+    """Input schemas reject unknown fields, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
