@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Status, Query, Router, Schema
 
 from vcisc import authz
 from vcisc.assistance import metrics, services
@@ -309,12 +309,12 @@ def list_requests(request: HttpRequest, filters: Query[RfaFilter]) -> dict[str, 
 
 
 @router.post("/requests", response={201: RfaOut})
-def create_request(request: HttpRequest, body: RfaIn) -> tuple[int, dict[str, Any]]:
+def create_request(request: HttpRequest, body: RfaIn) -> Status[dict[str, Any]]:
     user = user_of(request)
     data = body.model_dump()
     submit = data.pop("submit")
     rfa = services.create_rfa(user, data, submit=submit)
-    return 201, rfa_out(user, rfa)
+    return Status(201, rfa_out(user, rfa))
 
 
 @router.get("/requests/{rfa_id}", response=RfaOut)
@@ -400,8 +400,8 @@ def list_offers(request: HttpRequest, rfa_id: int) -> list[Offer]:
 
 
 @router.post("/requests/{rfa_id}/offers", response={201: OfferOut})
-def create_offer(request: HttpRequest, rfa_id: int, body: OfferIn) -> tuple[int, Offer]:
-    return 201, services.create_offer(user_of(request), rfa_id, body.model_dump())
+def create_offer(request: HttpRequest, rfa_id: int, body: OfferIn) -> Status[Offer]:
+    return Status(201, services.create_offer(user_of(request), rfa_id, body.model_dump()))
 
 
 @router.get("/offers/{offer_id}", response=OfferOut)

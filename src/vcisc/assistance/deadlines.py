@@ -15,7 +15,7 @@ the request ended (withdrawn, rejected, expired) before the step could happen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 __all__ = ["ClockState", "Deadlines", "Step", "clock_state", "deadlines_for"]
@@ -68,7 +68,9 @@ def deadlines_for(severity: int, submitted_at: datetime) -> Deadlines:
     if severity not in _TARGETS:
         raise ValueError(f"severity must be 0–5, got {severity}")
     triage, offer, acceptance = _TARGETS[severity]
-    return Deadlines(submitted_at + triage, submitted_at + offer, submitted_at + acceptance)
+    # Elapsed time, not wall-clock time: a DST change inside the window must not move the due time.
+    start = submitted_at.astimezone(UTC)
+    return Deadlines(start + triage, start + offer, start + acceptance)
 
 
 def clock_state(

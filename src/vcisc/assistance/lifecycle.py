@@ -101,7 +101,7 @@ for _state in RfaState:
         _TRANSITIONS.setdefault(_state, {})[Action.WITHDRAW] = RfaState.WITHDRAWN
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising, add_note() and pickling assign attributes
 class IllegalTransition(Exception):
     """An action that the current state does not allow; carries the allowed ones."""
 

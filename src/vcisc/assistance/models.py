@@ -44,10 +44,10 @@ class RequestForAssistance(models.Model):
     measures_taken = models.TextField(max_length=10000, blank=True)
     other_support = models.TextField(max_length=5000, blank=True)
     handling_caveats = models.TextField(max_length=5000, blank=True)
-    legal_requirements = models.JSONField(default=list)
+    legal_requirements = models.JSONField(default=list, blank=True)
     involves_personal_data = models.BooleanField(default=False)
-    excluded_nations = models.JSONField(default=list)
-    excluded_organisations = models.JSONField(default=list)
+    excluded_nations = models.JSONField(default=list, blank=True)
+    excluded_organisations = models.JSONField(default=list, blank=True)
 
     # Routing metadata (visible to the secretariat and routed organisations).
     sector = models.CharField(max_length=60)
@@ -55,11 +55,11 @@ class RequestForAssistance(models.Model):
         choices=Severity.choices, validators=[MinValueValidator(0), MaxValueValidator(5)]
     )
     eu_impact = models.CharField(max_length=10, choices=EuImpact.choices, blank=True)
-    services_needed = models.JSONField(default=list)
+    services_needed = models.JSONField(default=list, blank=True)
     urgency = models.CharField(max_length=12, choices=Urgency.choices)
-    languages = models.JSONField(default=list)
-    ics_protocols = models.JSONField(default=list)
-    ics_vendors = models.JSONField(default=list)
+    languages = models.JSONField(default=list, blank=True)
+    ics_protocols = models.JSONField(default=list, blank=True)
+    ics_vendors = models.JSONField(default=list, blank=True)
     needed_by = models.DateTimeField(null=True, blank=True)
 
     # Lifecycle timestamps (metrics are derived from these).
@@ -92,7 +92,7 @@ class RequestForAssistance(models.Model):
                 condition=Q(severity__gte=0) & Q(severity__lte=5), name="rfa_severity_range"
             ),
             models.CheckConstraint(
-                condition=Q(state="draft") | Q(submitted_at__isnull=False),
+                condition=Q(state__in=["draft", "withdrawn"]) | Q(submitted_at__isnull=False),
                 name="rfa_submitted_has_time",
             ),
         ]
@@ -142,7 +142,7 @@ class Routing(models.Model):
     routed_at = models.DateTimeField()
     suggested = models.BooleanField(default=False, help_text="chosen from the ranked matches")
     score = models.FloatField(null=True, blank=True)
-    reasons = models.JSONField(default=list)
+    reasons = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["routed_at", "id"]
@@ -161,7 +161,7 @@ class Offer(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     state = models.CharField(max_length=12, choices=[(s.value, s.value) for s in OfferState])
-    services = models.JSONField(default=list)
+    services = models.JSONField(default=list, blank=True)
     scope = models.TextField(max_length=5000)
     team_size = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(500)])
     available_from = models.DateTimeField()

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Status, Router, Schema
 
 from vcisc import authz
 from vcisc.engagements import services
@@ -90,8 +90,8 @@ class MemberIn(StrictSchema):
 
 
 @router.post("/engagements/{eng_id}/members", response={201: MemberOut})
-def add_member(request: HttpRequest, eng_id: int, body: MemberIn) -> tuple[int, EngagementMember]:
-    return 201, services.add_member(user_of(request), eng_id, body.user_id)
+def add_member(request: HttpRequest, eng_id: int, body: MemberIn) -> Status[EngagementMember]:
+    return Status(201, services.add_member(user_of(request), eng_id, body.user_id))
 
 
 # --- workspace items ----------------------------------------------------------------------------
@@ -143,8 +143,8 @@ def list_tasks(request: HttpRequest, eng_id: int) -> list[Task]:
 
 
 @router.post("/engagements/{eng_id}/tasks", response={201: TaskOut})
-def create_task(request: HttpRequest, eng_id: int, body: TaskIn) -> tuple[int, Task]:
-    return 201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True))
+def create_task(request: HttpRequest, eng_id: int, body: TaskIn) -> Status[Task]:
+    return Status(201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True)))
 
 
 @router.patch("/engagements/{eng_id}/tasks/{task_id}", response=TaskOut)
@@ -167,8 +167,8 @@ def list_notes(request: HttpRequest, eng_id: int) -> list[Note]:
 
 
 @router.post("/engagements/{eng_id}/notes", response={201: NoteOut})
-def create_note(request: HttpRequest, eng_id: int, body: NoteIn) -> tuple[int, Note]:
-    return 201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True))
+def create_note(request: HttpRequest, eng_id: int, body: NoteIn) -> Status[Note]:
+    return Status(201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True)))
 
 
 class SitrepOut(ItemOut):
@@ -192,8 +192,8 @@ def list_sitreps(request: HttpRequest, eng_id: int) -> list[SituationReport]:
 
 
 @router.post("/engagements/{eng_id}/sitreps", response={201: SitrepOut})
-def create_sitrep(request: HttpRequest, eng_id: int, body: SitrepIn) -> tuple[int, SituationReport]:
-    return 201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True))
+def create_sitrep(request: HttpRequest, eng_id: int, body: SitrepIn) -> Status[SituationReport]:
+    return Status(201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True)))
 
 
 class ReviewIn(StrictSchema):
@@ -208,7 +208,7 @@ class ReviewIn(StrictSchema):
 class ReviewOut(Schema):
     engagement_id: int
     tlp: str
-    author: str = Field(alias="author.email")
+    author: str
     what_helped: str
     what_did_not: str
     lessons: str
@@ -226,7 +226,7 @@ def _review_out(review: AfterActionReview) -> dict[str, Any]:
         return round((end - start).total_seconds() / 3600, 3) if end and start else None
 
     return {
-        "engagement_id": review.engagement_id, "tlp": review.tlp, "author": review.author,
+        "engagement_id": review.engagement_id, "tlp": review.tlp, "author": review.author.email,
         "what_helped": review.what_helped, "what_did_not": review.what_did_not,
         "lessons": review.lessons, "first_deliverable_at": review.first_deliverable_at,
         "rating": review.rating, "created_at": review.created_at,
@@ -238,9 +238,9 @@ def _review_out(review: AfterActionReview) -> dict[str, Any]:
 
 
 @router.post("/engagements/{eng_id}/review", response={201: ReviewOut})
-def create_review(request: HttpRequest, eng_id: int, body: ReviewIn) -> tuple[int, dict[str, Any]]:
+def create_review(request: HttpRequest, eng_id: int, body: ReviewIn) -> Status[dict[str, Any]]:
     review = services.submit_review(user_of(request), eng_id, body.model_dump(exclude_none=True))
-    return 201, _review_out(review)
+    return Status(201, _review_out(review))
 
 
 @router.get("/engagements/{eng_id}/review", response=ReviewOut)

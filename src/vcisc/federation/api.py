@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Status, Query, Router, Schema
 
 from vcisc import authz
 from vcisc.errors import Forbidden, NotFound
@@ -82,8 +82,8 @@ def list_nations(request: HttpRequest, kind: NationKindT | None = None, active: 
 
 
 @router.post("/nations", response={201: NationOut})
-def create_nation(request: HttpRequest, body: NationIn) -> tuple[int, Nation]:
-    return 201, services.create_nation(user_of(request), **body.model_dump())
+def create_nation(request: HttpRequest, body: NationIn) -> Status[Nation]:
+    return Status(201, services.create_nation(user_of(request), **body.model_dump()))
 
 
 @router.get("/nations/{code}", response=NationOut)
@@ -151,11 +151,12 @@ def list_organisations(
 
 
 @router.post("/organisations", response={201: OrganisationOut})
-def create_organisation(request: HttpRequest, body: OrganisationIn) -> tuple[int, Organisation]:
-    return 201, services.create_organisation(
+def create_organisation(request: HttpRequest, body: OrganisationIn) -> Status[Organisation]:
+    org = services.create_organisation(
         user_of(request), name=body.name, kind=body.kind, nation_code=body.nation,
         short_name=body.short_name,
     )
+    return Status(201, org)
 
 
 @router.get("/organisations/{org_id}", response=OrganisationOut)
@@ -237,10 +238,10 @@ def list_contacts(request: HttpRequest, organisation: int | None = None, active:
 
 
 @router.post("/contacts", response={201: ContactOut})
-def create_contact(request: HttpRequest, body: ContactIn) -> tuple[int, PointOfContact]:
+def create_contact(request: HttpRequest, body: ContactIn) -> Status[PointOfContact]:
     data = body.model_dump()
     org_id = data.pop("organisation_id")
-    return 201, services.create_contact(user_of(request), organisation_id=org_id, **data)
+    return Status(201, services.create_contact(user_of(request), organisation_id=org_id, **data))
 
 
 @router.get("/contacts/{contact_id}", response=ContactOut)
@@ -358,10 +359,10 @@ def list_capabilities(request: HttpRequest, filters: Query[CapabilityFilter]) ->
 
 
 @router.post("/capabilities", response={201: CapabilityOut})
-def create_capability(request: HttpRequest, body: CapabilityIn) -> tuple[int, Capability]:
+def create_capability(request: HttpRequest, body: CapabilityIn) -> Status[Capability]:
     data = body.model_dump()
     org_id = data.pop("organisation_id")
-    return 201, services.create_capability(user_of(request), organisation_id=org_id, **data)
+    return Status(201, services.create_capability(user_of(request), organisation_id=org_id, **data))
 
 
 @router.get("/capabilities/{cap_id}", response=CapabilityOut)
@@ -436,8 +437,8 @@ def list_users(request: HttpRequest, organisation: int | None = None) -> QuerySe
 
 
 @router.post("/users", response={201: UserOut})
-def create_user(request: HttpRequest, body: UserIn) -> tuple[int, User]:
-    return 201, services.create_user(user_of(request), **body.model_dump())
+def create_user(request: HttpRequest, body: UserIn) -> Status[User]:
+    return Status(201, services.create_user(user_of(request), **body.model_dump()))
 
 
 @router.get("/users/{user_id}", response=UserOut)
@@ -490,11 +491,11 @@ def list_tokens(request: HttpRequest) -> QuerySet[ApiToken]:
 
 
 @router.post("/tokens", response={201: TokenCreated})
-def create_token(request: HttpRequest, body: TokenIn) -> tuple[int, dict[str, object]]:
+def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, object]]:
     actor = user_of(request)
     owner = actor if body.user_id is None else _user(request, body.user_id)
     row, text = services.create_token(actor, owner, days=body.days, name=body.name)
-    return 201, {**TokenOut.from_orm(row).model_dump(), "token": text}
+    return Status(201, {**TokenOut.from_orm(row).model_dump(), "token": text})
 
 
 @router.post("/tokens/{key_id}/revoke", response=TokenOut)

@@ -121,7 +121,7 @@ class PointOfContact(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     webhook_url = models.URLField(blank=True)
-    languages = models.JSONField(default=list)
+    languages = models.JSONField(default=list, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     #: Rota in the contact's time zone, see :mod:`vcisc.oncall` (e.g. ``mon-fri 08:00-18:00``).
     on_call = models.CharField(max_length=300, default="24/7")
@@ -153,16 +153,16 @@ class Capability(models.Model):
     service_type = models.CharField(max_length=40, choices=ServiceType.choices)
     depth = models.CharField(max_length=10, choices=Depth.choices, default=Depth.ADVANCED)
     description = models.TextField(blank=True, max_length=4000)
-    sectors = models.JSONField(default=list, help_text="empty = any sector")
-    ics_protocols = models.JSONField(default=list)
-    ics_vendors = models.JSONField(default=list)
-    languages = models.JSONField(default=list)
+    sectors = models.JSONField(default=list, blank=True, help_text="empty = any sector")
+    ics_protocols = models.JSONField(default=list, blank=True)
+    ics_vendors = models.JSONField(default=list, blank=True)
+    languages = models.JSONField(default=list, blank=True)
     max_concurrent = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     remote = models.BooleanField(default=True)
     on_site = models.BooleanField(default=False)
     lead_time_hours = models.PositiveIntegerField(default=24)
     handling_conditions = models.TextField(blank=True, max_length=2000)
-    legal_conditions = models.JSONField(default=list)
+    legal_conditions = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -203,7 +203,7 @@ class User(AbstractUser):
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="users", null=True, blank=True
     )
-    roles = models.JSONField(default=list)
+    roles = models.JSONField(default=list, blank=True)
 
     objects: ClassVar[VciscUserManager] = VciscUserManager()  # type: ignore[assignment]
 

@@ -211,6 +211,8 @@ def update(actor: User | None, obj: M, changes: Mapping[str, Any], *, now: datet
         before = snapshot(locked)
         for name, value in changes.items():
             setattr(locked, name, value)
+        if isinstance(locked, User):
+            locked.is_staff = locked.has_role(Role.ADMIN)
         if isinstance(locked, Organisation):
             _check_org_shape(locked)
         _validate(locked)
@@ -317,7 +319,8 @@ def create_user(
     if Role.COORDINATOR.value in roles and not (org and org.is_secretariat):
         raise Invalid("roles", "the coordinator role belongs to secretariat users")
     user = User(email=email, username=email, organisation=org, roles=roles,
-                first_name=first_name, last_name=last_name)
+                first_name=first_name, last_name=last_name,
+                is_staff=Role.ADMIN.value in roles)  # operators reach Django's admin
     if password:
         from django.contrib.auth.password_validation import validate_password
 

@@ -25,11 +25,11 @@ class OutboxMessage(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     contact = models.ForeignKey(PointOfContact, on_delete=models.PROTECT, related_name="+")
     #: Channels to try, in order (email, webhook, phone) as the contact declared them.
-    channels = models.JSONField(default=list)
+    channels = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=300)
     #: Only what the recipient organisation may see (built through vcisc.authz).
     body = models.TextField(max_length=20000)
-    payload = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict, blank=True)
     rfa_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -1,0 +1,47 @@
+# VCISC — the README's two commands live here: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= var
+TEST_DATA_DIR ?= $(CURDIR)/var/test
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck test-sqlite test-postgres bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up, migrate, load the demo federation and serve on 127.0.0.1:8000 (SQLite in ./var).
+run: install
+	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc migrate
+	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc demo
+	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc serve
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+typecheck: install
+	VCISC_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/mypy
+
+test-sqlite: install
+	VCISC_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-postgres: install
+	@$(BIN)/python -c "import psycopg,sys; psycopg.connect('$(TEST_POSTGRES_URL)', connect_timeout=5).close()" \
+	  || { echo "PostgreSQL is not reachable at $(TEST_POSTGRES_URL); start it (see README) or set TEST_POSTGRES_URL"; exit 1; }
+	VCISC_DATA_DIR=$(TEST_DATA_DIR) VCISC_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+## Lint, type-check, then the whole suite on SQLite and on PostgreSQL.
+test: lint typecheck test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python bench/bench_matching.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

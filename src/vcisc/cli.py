@@ -1,0 +1,533 @@
+"""The ``vcisc`` command: serve, migrate, demo, directory, users and tokens, the RFA story, audit.
+
+Commands call the same services as the API. Directory commands act as the console operator
+(trusted like the database); commands in the request story act ``--as`` a user, with exactly
+that user's rights and visibility.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vcisc.settings")
+    import django
+
+    from vcisc.config import ConfigError
+
+    try:
+        django.setup()
+    except ConfigError as exc:
+        raise SystemExit(f"vcisc: {exc}") from None
+
+
+def _print(data: Any) -> None:
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    print(json.dumps(data, indent=2, cls=DjangoJSONEncoder, ensure_ascii=False))
+
+
+def _load_json(path: str) -> dict[str, Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"vcisc: {path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"vcisc: {path}: expected a JSON object")
+    return data
+
+
+def _as(email: str) -> Any:
+    from vcisc.federation.services import get_user_by_email
+
+    return get_user_by_email(email)
+
+
+def _org_id(value: str) -> int:
+    from vcisc.errors import NotFound
+    from vcisc.federation.models import Organisation
+
+    if value.isdigit():
+        return int(value)
+    org = Organisation.objects.filter(name=value).first() or Organisation.objects.filter(
+        short_name=value
+    ).first()
+    if org is None:
+        raise NotFound(f"no organisation {value!r}")
+    return org.pk
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+    from django.conf import settings
+
+    config = settings.CONFIG  # type: ignore[misc]
+    host = args.host or config.host
+    port = args.port or config.port
+    print(f"VCISC serving on http://{host}:{port}/ (API at /api/v1/, health at /healthz)")
+    uvicorn.run("vcisc.asgi:application", host=host, port=port, workers=args.workers,
+                log_level=config.log_level.lower(), lifespan="off")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    print("database is up to date")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from vcisc.demo import load_demo
+
+    summary = load_demo(progress=not args.quiet, password=args.password or None)
+    _print(summary.__dict__)
+
+
+def cmd_manage(args: argparse.Namespace) -> None:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["vcisc manage", *args.rest])
+
+
+def cmd_user_create(args: argparse.Namespace) -> None:
+    from vcisc.federation.services import create_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.password:
+        password = getpass.getpass("Password: ")
+    user = create_user(
+        None, email=args.email, organisation_id=_org_id(args.org) if args.org else None,
+        roles=_csv(args.roles), password=password, first_name=args.first_name,
+        last_name=args.last_name,
+    )
+    print(f"created user {user.email} (id {user.pk}) in {user.organisation or 'no organisation'} "
+          f"with roles {', '.join(user.roles) or 'none'}")
+    if password is None:
+        print(f"no password: issue an API token with `vcisc token create --user {user.email}`")
+
+
+def cmd_user_list(args: argparse.Namespace) -> None:
+    from vcisc.federation.models import User
+
+    for u in User.objects.select_related("organisation"):
+        state = "" if u.is_active else " (deactivated)"
+        print(f"{u.pk:5} {u.email:40} {str(u.organisation or '-'):40} {','.join(u.roles)}{state}")
+
+
+def cmd_user_deactivate(args: argparse.Namespace) -> None:
+    from vcisc.federation.services import deactivate, get_user_by_email
+
+    user = deactivate(None, get_user_by_email(args.email))
+    print(f"deactivated {user.email}; their tokens are revoked")
+
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    from django.conf import settings
+
+    from vcisc.federation.services import create_token, get_user_by_email
+
+    user = get_user_by_email(args.user)
+    days = args.days or settings.VCISC_TOKEN_DEFAULT_DAYS  # type: ignore[misc]
+    row, text = create_token(None, user, days=days, name=args.name)
+    if args.quiet:
+        print(text)
+        return
+    print(f"token for {user.email} (key id {row.key_id}), expires {row.expires_at:%Y-%m-%d %H:%M} UTC")
+    print("It is shown this once; store it now:")
+    print(text)
+    print(f'Use it as: curl -H "Authorization: Bearer {text}" http://127.0.0.1:8000/api/v1/requests')
+
+
+def cmd_token_list(args: argparse.Namespace) -> None:
+    from vcisc.federation.models import ApiToken
+
+    qs = ApiToken.objects.select_related("user")
+    if args.user:
+        qs = qs.filter(user__email=args.user.lower())
+    for t in qs:
+        state = "revoked" if t.revoked_at else "active"
+        print(f"{t.key_id} {t.user.email:40} {t.name:20} expires {t.expires_at:%Y-%m-%d} {state}")
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    from vcisc.errors import NotFound
+    from vcisc.federation.models import ApiToken
+    from vcisc.federation.services import revoke_token
+
+    token = ApiToken.objects.filter(key_id=args.key_id).first()
+    if token is None:
+        raise NotFound(f"no token {args.key_id}")
+    revoke_token(None, token)
+    print(f"revoked token {args.key_id}")
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> None:
+    from vcisc.audit.chain import verify
+
+    count, head, problem = verify()
+    if problem is not None:
+        print(f"audit chain BROKEN after checking {count} records: {problem}")
+        raise SystemExit(1)
+    if args.expect_head and args.expect_head != head and count:
+        print(f"audit chain intact ({count} records) but its head {head} is not the expected "
+              f"{args.expect_head}: records were added or the newest ones removed")
+        raise SystemExit(1)
+    print(f"audit chain intact: {count} records, head {head}")
+
+
+def cmd_expire(args: argparse.Namespace) -> None:
+    from vcisc.assistance.services import expire_overdue
+
+    expired = expire_overdue()
+    print(f"expired {len(expired)} request(s){': ' + ', '.join(expired) if expired else ''}")
+
+
+# Directory ---------------------------------------------------------------------------------------
+
+
+def cmd_nation(args: argparse.Namespace) -> None:
+    from vcisc.federation import services
+    from vcisc.federation.models import Nation
+
+    if args.op == "list":
+        for n in Nation.objects.all():
+            print(f"{n.code} {n.name:30} {n.kind:8} {'EU' if n.eu_member else '  '} "
+                  f"{'' if n.active else 'deactivated'}")
+    elif args.op == "create":
+        n = services.create_nation(None, code=args.code, name=args.name, kind=args.kind,
+                                   eu_member=args.eu)
+        print(f"created nation {n}")
+    else:
+        nation = Nation.objects.filter(code=args.code.upper()).first()
+        if nation is None:
+            raise SystemExit(f"vcisc: no nation {args.code}")
+        if args.op == "deactivate":
+            services.deactivate(None, nation)
+        else:
+            changes: dict[str, Any] = {}
+            if args.name:
+                changes["name"] = args.name
+            if args.kind:
+                changes["kind"] = args.kind
+            if args.eu is not None:
+                changes["eu_member"] = args.eu
+            services.update(None, nation, changes)
+        print(f"{args.op}d nation {args.code.upper()}")
+
+
+def cmd_org(args: argparse.Namespace) -> None:
+    from vcisc.federation import services
+    from vcisc.federation.models import Organisation
+
+    if args.op == "list":
+        for o in Organisation.objects.select_related("nation"):
+            print(f"{o.pk:5} {o.name:50} {o.kind:16} {o.nation.code if o.nation else '--'} "
+                  f"{'' if o.active else 'deactivated'}")
+    elif args.op == "create":
+        org = services.create_organisation(None, name=args.name, kind=args.kind,
+                                           nation_code=args.nation, short_name=args.short_name)
+        print(f"created organisation {org.name} (id {org.pk})")
+    else:
+        org = Organisation.objects.get(pk=_org_id(args.org))
+        if args.op == "deactivate":
+            services.deactivate(None, org)
+        else:
+            changes = {k: v for k, v in (("name", args.name), ("short_name", args.short_name),
+                                         ("kind", args.kind)) if v}
+            services.update(None, org, changes)
+        print(f"{args.op}d organisation {org.name}")
+
+
+def cmd_contact(args: argparse.Namespace) -> None:
+    from vcisc.federation import services
+    from vcisc.federation.models import PointOfContact
+
+    if args.op == "list":
+        qs = PointOfContact.objects.select_related("organisation")
+        if args.org:
+            qs = qs.filter(organisation_id=_org_id(args.org))
+        for c in qs:
+            print(f"{c.pk:5} {c.organisation.name:40} {c.name:25} {c.email:35} {c.on_call} "
+                  f"({c.time_zone})")
+    elif args.op == "create":
+        c = services.create_contact(
+            None, organisation_id=_org_id(args.org), name=args.name, email=args.email or "",
+            phone=args.phone or "", webhook_url=args.webhook or "", languages=_csv(args.languages),
+            time_zone=args.time_zone, on_call=args.on_call,
+        )
+        print(f"created contact {c.name} (id {c.pk})")
+    else:
+        services.deactivate(None, PointOfContact.objects.get(pk=args.id))
+        print(f"deactivated contact {args.id}")
+
+
+def cmd_capability(args: argparse.Namespace) -> None:
+    from vcisc.federation import services
+    from vcisc.federation.models import Capability
+
+    if args.op == "list":
+        qs = Capability.objects.select_related("organisation")
+        if args.org:
+            qs = qs.filter(organisation_id=_org_id(args.org))
+        for c in qs:
+            print(f"{c.pk:5} {c.organisation.name:40} {c.service_type:30} {c.depth:9} "
+                  f"x{c.max_concurrent} {','.join(c.sectors) or 'any sector'}")
+    elif args.op == "create":
+        c = services.create_capability(
+            None, organisation_id=_org_id(args.org), service_type=args.service, depth=args.depth,
+            sectors=_csv(args.sectors), ics_protocols=_csv(args.ics_protocols),
+            ics_vendors=_csv(args.ics_vendors), languages=_csv(args.languages),
+            max_concurrent=args.max_concurrent, legal_conditions=_csv(args.legal_conditions),
+        )
+        print(f"created capability {c.pk}: {c}")
+    else:
+        services.deactivate(None, Capability.objects.get(pk=args.id))
+        print(f"deactivated capability {args.id}")
+
+
+# The request story -------------------------------------------------------------------------------
+
+
+def cmd_request(args: argparse.Namespace) -> None:
+    from vcisc import authz
+    from vcisc.assistance import services
+    from vcisc.assistance.api import rfa_out
+
+    user = _as(args.as_user)
+    if args.op == "list":
+        for rfa in authz.visible_requests(user):
+            out = rfa_out(user, rfa)
+            print(f"{rfa.pk:5} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
+                  f"sev {rfa.severity} {rfa.sector:25} {out.get('title') or '(content withheld)'}")
+    elif args.op == "show":
+        _print(rfa_out(user, authz.get_rfa(user, args.id)))
+    elif args.op == "create":
+        data = _load_json(args.json)
+        submit = bool(data.pop("submit", False)) or args.submit
+        _print(rfa_out(user, services.create_rfa(user, data, submit=submit)))
+    elif args.op == "transition":
+        _print(rfa_out(user, services.transition(user, args.id, args.action, reason=args.reason)))
+    elif args.op == "match":
+        from vcisc.matching.services import match
+
+        rfa = authz.get_rfa(user, args.id)
+        if not authz.is_coordinator(user):
+            raise SystemExit("vcisc: matching is a secretariat coordinator's tool")
+        from django.utils import timezone
+
+        result = match(rfa, now=timezone.now())
+        for c in result.candidates[: args.top]:
+            print(f"{c.score:6.1f}  {c.organisation_name} ({c.nation})  [org {c.organisation_id}]")
+            for r in c.reasons:
+                print(f"        {r.factor:14} {r.points:5.1f}/{r.max_points:<4.0f} {r.detail}")
+        print(f"{len(result.excluded)} organisation(s) filtered out")
+    elif args.op == "route":
+        ids = [_org_id(v) for v in _csv(args.orgs)] or None
+        res = services.route(user, args.id, ids, top=args.top)
+        print(f"routed {res.rfa.reference} to {len(res.routed)} organisation(s); "
+              f"{res.notifications} notification(s) queued")
+
+
+def cmd_offer(args: argparse.Namespace) -> None:
+    from vcisc import authz
+    from vcisc.assistance import services
+
+    user = _as(args.as_user)
+    if args.op == "list":
+        for o in authz.offers_visible(user, authz.get_rfa(user, args.id)):
+            print(f"{o.pk:5} {o.organisation.name:40} {o.state:10} team {o.team_size} {o.scope[:60]}")
+    elif args.op == "create":
+        offer = services.create_offer(user, args.id, _load_json(args.json))
+        print(f"offer {offer.pk} proposed on {offer.rfa.reference}")
+    else:
+        offer = services.offer_action(user, args.id, args.op, reason=args.reason)
+        print(f"offer {offer.pk} is {offer.state}")
+
+
+def cmd_engagement(args: argparse.Namespace) -> None:
+    from vcisc.engagements import services
+
+    user = _as(args.as_user)
+    data = _load_json(args.json)
+    fn: dict[str, Callable[..., Any]] = {
+        "task": services.add_task, "note": services.add_note, "sitrep": services.add_sitrep,
+        "review": services.submit_review,
+    }
+    item = fn[args.op](user, args.id, data)
+    print(f"{args.op} {item.pk} added to engagement {args.id}")
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vcisc", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the web application over ASGI (uvicorn)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(fn=cmd_serve)
+
+    s = sub.add_parser("migrate", help="create or upgrade the database schema")
+    s.add_argument("-v", "--verbose", action="store_true")
+    s.set_defaults(fn=cmd_migrate)
+
+    s = sub.add_parser("demo", help="load the demo federation (idempotent)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--password", help="give every demo user this password (for the web console)")
+    s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("manage", help="run a Django management command")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(fn=cmd_manage)
+
+    s = sub.add_parser("expire-overdue", help="expire circulated requests past their deadline")
+    s.set_defaults(fn=cmd_expire)
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="op", required=True)
+    s = user.add_parser("create")
+    s.add_argument("--email", required=True)
+    s.add_argument("--org", help="organisation id or name")
+    s.add_argument("--roles", default="", help="comma-separated: liaison,analyst,coordinator,…")
+    s.add_argument("--first-name", default="")
+    s.add_argument("--last-name", default="")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--password", action="store_true", help="prompt for a password")
+    g.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    s.set_defaults(fn=cmd_user_create)
+    user.add_parser("list").set_defaults(fn=cmd_user_list)
+    s = user.add_parser("deactivate")
+    s.add_argument("email")
+    s.set_defaults(fn=cmd_user_deactivate)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="op", required=True)
+    s = token.add_parser("create")
+    s.add_argument("--user", required=True, help="e-mail of the token's owner")
+    s.add_argument("--days", type=int, help="lifetime (default from VCISC_TOKEN_DEFAULT_DAYS)")
+    s.add_argument("--name", default="")
+    s.add_argument("--quiet", action="store_true", help="print the token only")
+    s.set_defaults(fn=cmd_token_create)
+    s = token.add_parser("list")
+    s.add_argument("--user")
+    s.set_defaults(fn=cmd_token_list)
+    s = token.add_parser("revoke")
+    s.add_argument("key_id")
+    s.set_defaults(fn=cmd_token_revoke)
+
+    audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="op", required=True)
+    s = audit.add_parser("verify", help="check the hash chain; report the first broken record")
+    s.add_argument("--expect-head", help="head digest recorded earlier (detects truncation)")
+    s.set_defaults(fn=cmd_audit_verify)
+
+    s = sub.add_parser("nation", help="nations")
+    s.add_argument("op", choices=["list", "create", "update", "deactivate"])
+    s.add_argument("code", nargs="?")
+    s.add_argument("--name")
+    s.add_argument("--kind", choices=["member", "partner", "observer"])
+    s.add_argument("--eu", action=argparse.BooleanOptionalAction, default=None)
+    s.set_defaults(fn=cmd_nation)
+
+    s = sub.add_parser("org", help="organisations")
+    s.add_argument("op", choices=["list", "create", "update", "deactivate"])
+    s.add_argument("org", nargs="?", help="id or name (update, deactivate)")
+    s.add_argument("--name")
+    s.add_argument("--short-name", default="")
+    s.add_argument("--kind")
+    s.add_argument("--nation")
+    s.set_defaults(fn=cmd_org)
+
+    s = sub.add_parser("contact", help="points of contact")
+    s.add_argument("op", choices=["list", "create", "deactivate"])
+    s.add_argument("id", nargs="?", type=int)
+    s.add_argument("--org")
+    s.add_argument("--name")
+    s.add_argument("--email")
+    s.add_argument("--phone")
+    s.add_argument("--webhook")
+    s.add_argument("--languages", default="en")
+    s.add_argument("--time-zone", default="UTC")
+    s.add_argument("--on-call", default="24/7")
+    s.set_defaults(fn=cmd_contact)
+
+    s = sub.add_parser("capability", help="capability catalogue")
+    s.add_argument("op", choices=["list", "create", "deactivate"])
+    s.add_argument("id", nargs="?", type=int)
+    s.add_argument("--org")
+    s.add_argument("--service")
+    s.add_argument("--depth", default="advanced")
+    s.add_argument("--sectors", default="")
+    s.add_argument("--ics-protocols", default="")
+    s.add_argument("--ics-vendors", default="")
+    s.add_argument("--languages", default="en")
+    s.add_argument("--max-concurrent", type=int, default=1)
+    s.add_argument("--legal-conditions", default="")
+    s.set_defaults(fn=cmd_capability)
+
+    s = sub.add_parser("request", help="requests for assistance, acting as a user")
+    s.add_argument("op", choices=["list", "show", "create", "transition", "match", "route"])
+    s.add_argument("id", nargs="?", type=int)
+    s.add_argument("--as", dest="as_user", required=True, help="e-mail of the acting user")
+    s.add_argument("--json", default="-", help="file with the request (create); - for stdin")
+    s.add_argument("--submit", action="store_true")
+    s.add_argument("--action")
+    s.add_argument("--reason", default="")
+    s.add_argument("--orgs", help="route: comma-separated organisation ids or names")
+    s.add_argument("--top", type=int, default=5)
+    s.set_defaults(fn=cmd_request)
+
+    s = sub.add_parser("offer", help="offers, acting as a user")
+    s.add_argument("op", choices=["list", "create", "accept", "decline", "withdraw", "start", "complete"])
+    s.add_argument("id", type=int, help="request id (list, create) or offer id")
+    s.add_argument("--as", dest="as_user", required=True)
+    s.add_argument("--json", default="-")
+    s.add_argument("--reason", default="")
+    s.set_defaults(fn=cmd_offer)
+
+    s = sub.add_parser("engagement", help="add to an engagement, acting as a user")
+    s.add_argument("op", choices=["task", "note", "sitrep", "review"])
+    s.add_argument("id", type=int, help="engagement id")
+    s.add_argument("--as", dest="as_user", required=True)
+    s.add_argument("--json", default="-")
+    s.set_defaults(fn=cmd_engagement)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _setup()
+    from vcisc.errors import DomainError
+
+    try:
+        args.fn(args)
+    except DomainError as exc:
+        print(f"vcisc: {exc.message}", file=sys.stderr)
+        allowed = exc.extra.get("allowed")
+        if allowed:
+            print(f"allowed: {', '.join(map(str, allowed))}", file=sys.stderr)  # type: ignore[call-overload]
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
