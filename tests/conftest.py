@@ -56,18 +56,27 @@ class Federation:
 def _org(name: str, kind: str, nation: str | None) -> Organisation:
     org = fs.create_organisation(None, name=name, kind=kind, nation_code=nation)
     if kind != "secretariat":
-        fs.create_contact(None, organisation_id=org.pk, name=f"{name} desk",
-                          email=f"desk@{name.lower().replace(' ', '-')}.example", languages=["en"],
-                          time_zone="UTC", on_call="24/7")
+        fs.create_contact(
+            None,
+            organisation_id=org.pk,
+            name=f"{name} desk",
+            email=f"desk@{name.lower().replace(' ', '-')}.example",
+            languages=["en"],
+            time_zone="UTC",
+            on_call="24/7",
+        )
     return org
 
 
 @pytest.fixture
 def federation(db: Any) -> Federation:
     for code, name, kind, eu in [
-        ("EE", "Estonia", "member", True), ("DE", "Germany", "member", True),
-        ("FR", "France", "member", True), ("US", "United States", "member", False),
-        ("UA", "Ukraine", "partner", False), ("AM", "Armenia", "observer", False),
+        ("EE", "Estonia", "member", True),
+        ("DE", "Germany", "member", True),
+        ("FR", "France", "member", True),
+        ("US", "United States", "member", False),
+        ("UA", "Ukraine", "partner", False),
+        ("AM", "Armenia", "observer", False),
     ]:
         fs.create_nation(None, code=code, name=name, kind=kind, eu_member=eu)
     orgs = {
@@ -81,8 +90,22 @@ def federation(db: Any) -> Federation:
         "de_police": _org("BKA Cyber", "law-enforcement", "DE"),
     }
     caps = [
-        ("de", "incident-response", "expert", ["energy"], ["iec-60870-5-104", "modbus"], ["de", "en"]),
-        ("de", "ics-ot-expertise", "expert", ["energy/electricity"], ["iec-60870-5-104"], ["de", "en"]),
+        (
+            "de",
+            "incident-response",
+            "expert",
+            ["energy"],
+            ["iec-60870-5-104", "modbus"],
+            ["de", "en"],
+        ),
+        (
+            "de",
+            "ics-ot-expertise",
+            "expert",
+            ["energy/electricity"],
+            ["iec-60870-5-104"],
+            ["de", "en"],
+        ),
         ("fr", "malware-analysis", "expert", [], [], ["fr", "en"]),
         ("fr", "incident-response", "advanced", ["energy", "health"], [], ["fr", "en"]),
         ("us", "incident-response", "expert", ["energy"], ["modbus"], ["en"]),
@@ -91,9 +114,16 @@ def federation(db: Any) -> Federation:
         ("de_police", "law-enforcement-coordination", "advanced", [], [], ["de", "en"]),
     ]
     for key, service, depth, sectors, protocols, langs in caps:
-        fs.create_capability(None, organisation_id=orgs[key].pk, service_type=service, depth=depth,
-                             sectors=sectors, ics_protocols=protocols, languages=langs,
-                             max_concurrent=3)
+        fs.create_capability(
+            None,
+            organisation_id=orgs[key].pk,
+            service_type=service,
+            depth=depth,
+            sectors=sectors,
+            ics_protocols=protocols,
+            languages=langs,
+            max_concurrent=3,
+        )
     people = {
         "ee": ("liaison@cert.ee.example", "ee", ["liaison"]),
         "ee_analyst": ("analyst@cert.ee.example", "ee", ["analyst"]),

@@ -108,7 +108,7 @@ def visible_requests(user: User) -> QuerySet[RequestForAssistance]:
     """Every request the user's organisation is involved in (and nothing else)."""
     org = _org(user)
     base = RequestForAssistance.objects.select_related("requester", "requester__nation")
-    if org is None or is_observer_only(user) and not org.is_secretariat:
+    if org is None or (is_observer_only(user) and not org.is_secretariat):
         # Observers see exercise material only, which a later issue shares with them explicitly.
         return base.none()
     involved = Q(requester=org)
@@ -117,7 +117,7 @@ def visible_requests(user: User) -> QuerySet[RequestForAssistance]:
         involved |= not_draft
     routed = Routing.objects.filter(rfa=OuterRef("pk"), organisation=org)
     participating = Participant.objects.filter(engagement__rfa=OuterRef("pk"), organisation=org)
-    involved |= (Exists(routed) | Exists(participating)) & not_draft  # type: ignore[operator]
+    involved |= (Exists(routed) | Exists(participating)) & not_draft
     return base.filter(involved)
 
 

@@ -60,9 +60,10 @@ def _org_id(value: str) -> int:
 
     if value.isdigit():
         return int(value)
-    org = Organisation.objects.filter(name=value).first() or Organisation.objects.filter(
-        short_name=value
-    ).first()
+    org = (
+        Organisation.objects.filter(name=value).first()
+        or Organisation.objects.filter(short_name=value).first()
+    )
     if org is None:
         raise NotFound(f"no organisation {value!r}")
     return org.pk
@@ -79,12 +80,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
     from django.conf import settings
 
-    config = settings.CONFIG  # type: ignore[misc]
+    config = settings.CONFIG
     host = args.host or config.host
     port = args.port or config.port
     print(f"VCISC serving on http://{host}:{port}/ (API at /api/v1/, health at /healthz)")
-    uvicorn.run("vcisc.asgi:application", host=host, port=port, workers=args.workers,
-                log_level=config.log_level.lower(), lifespan="off")
+    uvicorn.run(
+        "vcisc.asgi:application",
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=config.log_level.lower(),
+        lifespan="off",
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -116,12 +123,18 @@ def cmd_user_create(args: argparse.Namespace) -> None:
     elif args.password:
         password = getpass.getpass("Password: ")
     user = create_user(
-        None, email=args.email, organisation_id=_org_id(args.org) if args.org else None,
-        roles=_csv(args.roles), password=password, first_name=args.first_name,
+        None,
+        email=args.email,
+        organisation_id=_org_id(args.org) if args.org else None,
+        roles=_csv(args.roles),
+        password=password,
+        first_name=args.first_name,
         last_name=args.last_name,
     )
-    print(f"created user {user.email} (id {user.pk}) in {user.organisation or 'no organisation'} "
-          f"with roles {', '.join(user.roles) or 'none'}")
+    print(
+        f"created user {user.email} (id {user.pk}) in {user.organisation or 'no organisation'} "
+        f"with roles {', '.join(user.roles) or 'none'}"
+    )
     if password is None:
         print(f"no password: issue an API token with `vcisc token create --user {user.email}`")
 
@@ -131,7 +144,7 @@ def cmd_user_list(args: argparse.Namespace) -> None:
 
     for u in User.objects.select_related("organisation"):
         state = "" if u.is_active else " (deactivated)"
-        print(f"{u.pk:5} {u.email:40} {str(u.organisation or '-'):40} {','.join(u.roles)}{state}")
+        print(f"{u.pk:5} {u.email:40} {u.organisation or '-'!s:40} {','.join(u.roles)}{state}")
 
 
 def cmd_user_deactivate(args: argparse.Namespace) -> None:
@@ -147,15 +160,19 @@ def cmd_token_create(args: argparse.Namespace) -> None:
     from vcisc.federation.services import create_token, get_user_by_email
 
     user = get_user_by_email(args.user)
-    days = args.days or settings.VCISC_TOKEN_DEFAULT_DAYS  # type: ignore[misc]
+    days = args.days or settings.VCISC_TOKEN_DEFAULT_DAYS
     row, text = create_token(None, user, days=days, name=args.name)
     if args.quiet:
         print(text)
         return
-    print(f"token for {user.email} (key id {row.key_id}), expires {row.expires_at:%Y-%m-%d %H:%M} UTC")
+    print(
+        f"token for {user.email} (key id {row.key_id}), expires {row.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
     print("It is shown this once; store it now:")
     print(text)
-    print(f'Use it as: curl -H "Authorization: Bearer {text}" http://127.0.0.1:8000/api/v1/requests')
+    print(
+        f'Use it as: curl -H "Authorization: Bearer {text}" http://127.0.0.1:8000/api/v1/requests'
+    )
 
 
 def cmd_token_list(args: argparse.Namespace) -> None:
@@ -189,8 +206,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
         print(f"audit chain BROKEN after checking {count} records: {problem}")
         raise SystemExit(1)
     if args.expect_head and args.expect_head != head and count:
-        print(f"audit chain intact ({count} records) but its head {head} is not the expected "
-              f"{args.expect_head}: records were added or the newest ones removed")
+        print(
+            f"audit chain intact ({count} records) but its head {head} is not the expected "
+            f"{args.expect_head}: records were added or the newest ones removed"
+        )
         raise SystemExit(1)
     print(f"audit chain intact: {count} records, head {head}")
 
@@ -211,11 +230,14 @@ def cmd_nation(args: argparse.Namespace) -> None:
 
     if args.op == "list":
         for n in Nation.objects.all():
-            print(f"{n.code} {n.name:30} {n.kind:8} {'EU' if n.eu_member else '  '} "
-                  f"{'' if n.active else 'deactivated'}")
+            print(
+                f"{n.code} {n.name:30} {n.kind:8} {'EU' if n.eu_member else '  '} "
+                f"{'' if n.active else 'deactivated'}"
+            )
     elif args.op == "create":
-        n = services.create_nation(None, code=args.code, name=args.name, kind=args.kind,
-                                   eu_member=args.eu)
+        n = services.create_nation(
+            None, code=args.code, name=args.name, kind=args.kind, eu_member=args.eu
+        )
         print(f"created nation {n}")
     else:
         nation = Nation.objects.filter(code=args.code.upper()).first()
@@ -241,19 +263,33 @@ def cmd_org(args: argparse.Namespace) -> None:
 
     if args.op == "list":
         for o in Organisation.objects.select_related("nation"):
-            print(f"{o.pk:5} {o.name:50} {o.kind:16} {o.nation.code if o.nation else '--'} "
-                  f"{'' if o.active else 'deactivated'}")
+            print(
+                f"{o.pk:5} {o.name:50} {o.kind:16} {o.nation.code if o.nation else '--'} "
+                f"{'' if o.active else 'deactivated'}"
+            )
     elif args.op == "create":
-        org = services.create_organisation(None, name=args.name, kind=args.kind,
-                                           nation_code=args.nation, short_name=args.short_name)
+        org = services.create_organisation(
+            None,
+            name=args.name,
+            kind=args.kind,
+            nation_code=args.nation,
+            short_name=args.short_name,
+        )
         print(f"created organisation {org.name} (id {org.pk})")
     else:
         org = Organisation.objects.get(pk=_org_id(args.org))
         if args.op == "deactivate":
             services.deactivate(None, org)
         else:
-            changes = {k: v for k, v in (("name", args.name), ("short_name", args.short_name),
-                                         ("kind", args.kind)) if v}
+            changes = {
+                k: v
+                for k, v in (
+                    ("name", args.name),
+                    ("short_name", args.short_name),
+                    ("kind", args.kind),
+                )
+                if v
+            }
             services.update(None, org, changes)
         print(f"{args.op}d organisation {org.name}")
 
@@ -267,13 +303,21 @@ def cmd_contact(args: argparse.Namespace) -> None:
         if args.org:
             qs = qs.filter(organisation_id=_org_id(args.org))
         for c in qs:
-            print(f"{c.pk:5} {c.organisation.name:40} {c.name:25} {c.email:35} {c.on_call} "
-                  f"({c.time_zone})")
+            print(
+                f"{c.pk:5} {c.organisation.name:40} {c.name:25} {c.email:35} {c.on_call} "
+                f"({c.time_zone})"
+            )
     elif args.op == "create":
         c = services.create_contact(
-            None, organisation_id=_org_id(args.org), name=args.name, email=args.email or "",
-            phone=args.phone or "", webhook_url=args.webhook or "", languages=_csv(args.languages),
-            time_zone=args.time_zone, on_call=args.on_call,
+            None,
+            organisation_id=_org_id(args.org),
+            name=args.name,
+            email=args.email or "",
+            phone=args.phone or "",
+            webhook_url=args.webhook or "",
+            languages=_csv(args.languages),
+            time_zone=args.time_zone,
+            on_call=args.on_call,
         )
         print(f"created contact {c.name} (id {c.pk})")
     else:
@@ -290,14 +334,22 @@ def cmd_capability(args: argparse.Namespace) -> None:
         if args.org:
             qs = qs.filter(organisation_id=_org_id(args.org))
         for c in qs:
-            print(f"{c.pk:5} {c.organisation.name:40} {c.service_type:30} {c.depth:9} "
-                  f"x{c.max_concurrent} {','.join(c.sectors) or 'any sector'}")
+            print(
+                f"{c.pk:5} {c.organisation.name:40} {c.service_type:30} {c.depth:9} "
+                f"x{c.max_concurrent} {','.join(c.sectors) or 'any sector'}"
+            )
     elif args.op == "create":
         c = services.create_capability(
-            None, organisation_id=_org_id(args.org), service_type=args.service, depth=args.depth,
-            sectors=_csv(args.sectors), ics_protocols=_csv(args.ics_protocols),
-            ics_vendors=_csv(args.ics_vendors), languages=_csv(args.languages),
-            max_concurrent=args.max_concurrent, legal_conditions=_csv(args.legal_conditions),
+            None,
+            organisation_id=_org_id(args.org),
+            service_type=args.service,
+            depth=args.depth,
+            sectors=_csv(args.sectors),
+            ics_protocols=_csv(args.ics_protocols),
+            ics_vendors=_csv(args.ics_vendors),
+            languages=_csv(args.languages),
+            max_concurrent=args.max_concurrent,
+            legal_conditions=_csv(args.legal_conditions),
         )
         print(f"created capability {c.pk}: {c}")
     else:
@@ -317,8 +369,10 @@ def cmd_request(args: argparse.Namespace) -> None:
     if args.op == "list":
         for rfa in authz.visible_requests(user):
             out = rfa_out(user, rfa)
-            print(f"{rfa.pk:5} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
-                  f"sev {rfa.severity} {rfa.sector:25} {out.get('title') or '(content withheld)'}")
+            print(
+                f"{rfa.pk:5} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
+                f"sev {rfa.severity} {rfa.sector:25} {out.get('title') or '(content withheld)'}"
+            )
     elif args.op == "show":
         _print(rfa_out(user, authz.get_rfa(user, args.id)))
     elif args.op == "create":
@@ -344,8 +398,10 @@ def cmd_request(args: argparse.Namespace) -> None:
     elif args.op == "route":
         ids = [_org_id(v) for v in _csv(args.orgs)] or None
         res = services.route(user, args.id, ids, top=args.top)
-        print(f"routed {res.rfa.reference} to {len(res.routed)} organisation(s); "
-              f"{res.notifications} notification(s) queued")
+        print(
+            f"routed {res.rfa.reference} to {len(res.routed)} organisation(s); "
+            f"{res.notifications} notification(s) queued"
+        )
 
 
 def cmd_offer(args: argparse.Namespace) -> None:
@@ -355,7 +411,9 @@ def cmd_offer(args: argparse.Namespace) -> None:
     user = _as(args.as_user)
     if args.op == "list":
         for o in authz.offers_visible(user, authz.get_rfa(user, args.id)):
-            print(f"{o.pk:5} {o.organisation.name:40} {o.state:10} team {o.team_size} {o.scope[:60]}")
+            print(
+                f"{o.pk:5} {o.organisation.name:40} {o.state:10} team {o.team_size} {o.scope[:60]}"
+            )
     elif args.op == "create":
         offer = services.create_offer(user, args.id, _load_json(args.json))
         print(f"offer {offer.pk} proposed on {offer.rfa.reference}")
@@ -370,7 +428,9 @@ def cmd_engagement(args: argparse.Namespace) -> None:
     user = _as(args.as_user)
     data = _load_json(args.json)
     fn: dict[str, Callable[..., Any]] = {
-        "task": services.add_task, "note": services.add_note, "sitrep": services.add_sitrep,
+        "task": services.add_task,
+        "note": services.add_note,
+        "sitrep": services.add_sitrep,
         "review": services.submit_review,
     }
     item = fn[args.op](user, args.id, data)
@@ -498,7 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_request)
 
     s = sub.add_parser("offer", help="offers, acting as a user")
-    s.add_argument("op", choices=["list", "create", "accept", "decline", "withdraw", "start", "complete"])
+    s.add_argument(
+        "op", choices=["list", "create", "accept", "decline", "withdraw", "start", "complete"]
+    )
     s.add_argument("id", type=int, help="request id (list, create) or offer id")
     s.add_argument("--as", dest="as_user", required=True)
     s.add_argument("--json", default="-")

@@ -104,4 +104,6 @@ def parse_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise OnCallError(f"unknown time zone {name!r} (use an IANA name like Europe/Tallinn)") from None
+        raise OnCallError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Tallinn)"
+        ) from None

@@ -17,7 +17,9 @@ CONFIG = load_config()
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = CONFIG.resolved_secret_key()
 DEBUG = CONFIG.debug
-ALLOWED_HOSTS = [*CONFIG.allowed_hosts, "testserver"] if "pytest" in sys.modules else CONFIG.allowed_hosts
+ALLOWED_HOSTS = (
+    [*CONFIG.allowed_hosts, "testserver"] if "pytest" in sys.modules else CONFIG.allowed_hosts
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -104,7 +106,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

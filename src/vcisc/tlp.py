@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Literal
 
 __all__ = ["STIX_TLP1_IDS", "STIX_TLP2_IDS", "Tlp", "parse_tlp", "strictest"]
 
@@ -37,6 +38,9 @@ class Tlp(StrEnum):
     def choices(cls) -> list[tuple[str, str]]:
         return [(t.value, t.label) for t in cls]
 
+
+#: The labels as a Literal type, for typed API schemas.
+TlpName = Literal["clear", "green", "amber", "amber+strict", "red"]
 
 _ORDER = (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED)
 

@@ -5,6 +5,8 @@ Values are the lower-case, hyphenated identifiers used on the wire (API, CLI, ex
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db import models
 
 __all__ = [
@@ -156,6 +158,22 @@ LEGAL_REQUIREMENTS: dict[str, str] = {
     "no-law-enforcement": "Do not involve law-enforcement organisations",
     "members-only": "Only organisations of member nations",
 }
+
+
+#: The same vocabularies as Literal types, for typed API schemas (a unit test keeps them equal).
+ServiceName = Literal[
+    "malware-analysis",
+    "threat-intelligence",
+    "digital-forensics",
+    "incident-response",
+    "ics-ot-expertise",
+    "law-enforcement-coordination",
+    "network-monitoring",
+]
+DepthName = Literal["basic", "advanced", "expert"]
+UrgencyName = Literal["immediate", "hours", "days", "weeks"]
+EuImpactName = Literal["red", "yellow", "green", "white"]
+RoleName = Literal["liaison", "analyst", "coordinator", "exercise-control", "observer", "admin"]
 
 
 def sector_choices() -> list[str]:

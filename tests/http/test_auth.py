@@ -21,8 +21,17 @@ def test_health_answers_without_authentication() -> None:
     assert resp.status_code == 200 and resp.json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/requests", "/api/v1/nations", "/api/v1/openapi.json",
-                                  "/api/v1/engagements", "/api/v1/users/me", "/api/v1/docs"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/requests",
+        "/api/v1/nations",
+        "/api/v1/openapi.json",
+        "/api/v1/engagements",
+        "/api/v1/users/me",
+        "/api/v1/docs",
+    ],
+)
 def test_everything_else_needs_authentication(path: str) -> None:
     resp = Client().get(path)
     assert resp.status_code == 401
@@ -42,10 +51,13 @@ def test_token_is_stored_hashed_and_works(federation: Federation) -> None:
     assert api.get("/users/me").json()["email"] == "liaison@cert.ee.example"
 
 
-@pytest.mark.parametrize("header,reason", [
-    ("Bearer vcisc_nope_nope", "unknown token"),
-    ("Bearer garbage", "malformed token"),
-])
+@pytest.mark.parametrize(
+    "header,reason",
+    [
+        ("Bearer vcisc_nope_nope", "unknown token"),
+        ("Bearer garbage", "malformed token"),
+    ],
+)
 def test_bad_tokens_are_refused_with_the_reason(header: str, reason: str) -> None:
     resp = Client().get("/api/v1/requests", HTTP_AUTHORIZATION=header)
     assert resp.status_code == 401 and resp.json()["detail"] == reason
@@ -53,7 +65,7 @@ def test_bad_tokens_are_refused_with_the_reason(header: str, reason: str) -> Non
 
 def test_expired_token_is_refused(federation: Federation) -> None:
     user = federation.users["ee"]
-    row, text = fs.create_token(None, user, days=1, now=timezone.now() - timedelta(days=2))
+    _, text = fs.create_token(None, user, days=1, now=timezone.now() - timedelta(days=2))
     resp = Api(user, text).get("/requests")
     assert resp.status_code == 401 and resp.json()["detail"] == "token expired"
 
@@ -90,7 +102,12 @@ def test_only_admins_issue_tokens_for_others(federation: Federation) -> None:
 
 
 def test_passwords_are_hashed_with_argon2(federation: Federation) -> None:
-    user = fs.create_user(None, email="pw@cert.ee.example", organisation_id=federation.orgs["ee"].pk,
-                          roles=["analyst"], password="a long enough passphrase")
+    user = fs.create_user(
+        None,
+        email="pw@cert.ee.example",
+        organisation_id=federation.orgs["ee"].pk,
+        roles=["analyst"],
+        password="a long enough passphrase",
+    )
     assert user.password.startswith("argon2$")
     assert user.check_password("a long enough passphrase")

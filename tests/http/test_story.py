@@ -48,7 +48,9 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     rfa = _state(ee.post(f"/requests/{rid}/transitions", {"action": "submit"}), "submitted")
     clocks = rfa["deadlines"]
     assert {k: v["state"] for k, v in clocks.items()} == {
-        "triage": "running", "first-offer": "running", "acceptance": "running"
+        "triage": "running",
+        "first-offer": "running",
+        "acceptance": "running",
     }
     assert coord.get(f"/requests/{rid}").json()["access"] == "content"  # TLP:AMBER
     _uninvolved_sees_nothing(fed, rid)
@@ -60,8 +62,13 @@ def test_one_request_through_every_state(federation: Federation) -> None:
 
     # TRIAGE ⇄ NEEDS_INFO.
     _state(coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"}), "triage")
-    _state(coord.post(f"/requests/{rid}/transitions",
-                      {"action": "request-info", "reason": "Which RTU vendor?"}), "needs-info")
+    _state(
+        coord.post(
+            f"/requests/{rid}/transitions",
+            {"action": "request-info", "reason": "Which RTU vendor?"},
+        ),
+        "needs-info",
+    )
     _state(ee.patch(f"/requests/{rid}", {"ics_vendors": ["siemens"]}), "needs-info")
     _state(ee.post(f"/requests/{rid}/transitions", {"action": "provide-info"}), "triage")
     _uninvolved_sees_nothing(fed, rid)
@@ -74,8 +81,9 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     assert all(c["reasons"] for c in matches["candidates"])
 
     # CIRCULATED: routed to DE and FR only (the secretariat picks), one message per contact.
-    routed = coord.post(f"/requests/{rid}/routes",
-                        {"organisations": [fed.orgs["de"].pk, fed.orgs["fr"].pk]})
+    routed = coord.post(
+        f"/requests/{rid}/routes", {"organisations": [fed.orgs["de"].pk, fed.orgs["fr"].pk]}
+    )
     assert routed.status_code == 200, routed.content
     assert routed.json()["rfa"]["state"] == "circulated"
     assert routed.json()["notifications_queued"] == 2
@@ -87,7 +95,9 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     assert fed.api("us").post(f"/requests/{rid}/offers", offer_body()).status_code == 404
 
     # Two nations offer; each sees only its own offer, the requester sees both.
-    de_offer = de.post(f"/requests/{rid}/offers", offer_body(services=["incident-response", "ics-ot-expertise"]))
+    de_offer = de.post(
+        f"/requests/{rid}/offers", offer_body(services=["incident-response", "ics-ot-expertise"])
+    )
     fr_offer = fr.post(f"/requests/{rid}/offers", offer_body(scope="Malware RE of the encryptor"))
     assert de_offer.status_code == 201 and fr_offer.status_code == 201
     assert len(ee.get(f"/requests/{rid}/offers").json()) == 2
@@ -112,14 +122,22 @@ def test_one_request_through_every_state(federation: Federation) -> None:
 
     # ACTIVE: work happens in the engagement.
     _state(ee.post(f"/requests/{rid}/transitions", {"action": "activate"}), "active")
-    task = de.post(f"/engagements/{eng_id}/tasks",
-                   {"title": "Image HMI workstations", "assignee_id": fed.orgs["de"].pk})
+    task = de.post(
+        f"/engagements/{eng_id}/tasks",
+        {"title": "Image HMI workstations", "assignee_id": fed.orgs["de"].pk},
+    )
     assert task.status_code == 201, task.content
-    assert de.patch(f"/engagements/{eng_id}/tasks/{task.json()['id']}",
-                    {"outcome": "ongoing"}).json()["outcome"] == "ongoing"
+    assert (
+        de.patch(f"/engagements/{eng_id}/tasks/{task.json()['id']}", {"outcome": "ongoing"}).json()[
+            "outcome"
+        ]
+        == "ongoing"
+    )
     note = ee.post(f"/engagements/{eng_id}/notes", {"body": "VPN logs uploaded to the share."})
-    sitrep = de.post(f"/engagements/{eng_id}/sitreps",
-                     {"summary": "Encryptor identified; no spread to OT.", "outlook": "improving"})
+    sitrep = de.post(
+        f"/engagements/{eng_id}/sitreps",
+        {"summary": "Encryptor identified; no spread to OT.", "outlook": "improving"},
+    )
     assert note.status_code == 201 and sitrep.status_code == 201
     assert [n["body"] for n in de.get(f"/engagements/{eng_id}/notes").json()] == [
         "VPN logs uploaded to the share."
@@ -131,8 +149,10 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     _state(ee.post(f"/requests/{rid}/transitions", {"action": "report"}), "reporting")
     resp = ee.post(f"/requests/{rid}/transitions", {"action": "close"})
     assert resp.status_code == 409 and "after-action review" in resp.json()["detail"]
-    review = ee.post(f"/engagements/{eng_id}/review",
-                     {"what_helped": "IEC 104 expertise on call", "lessons": "Pre-agree data sharing"})
+    review = ee.post(
+        f"/engagements/{eng_id}/review",
+        {"what_helped": "IEC 104 expertise on call", "lessons": "Pre-agree data sharing"},
+    )
     assert review.status_code == 201, review.content
     assert review.json()["hours"]["triage"] is not None
     rfa = _state(ee.post(f"/requests/{rid}/transitions", {"action": "close"}), "closed")

@@ -65,8 +65,13 @@ def test_a_failed_change_leaves_no_record() -> None:
 
 def test_secrets_never_enter_the_trail() -> None:
     org = fs.create_organisation(None, name="CERT-Q", kind="secretariat", nation_code=None)
-    user = fs.create_user(None, email="a@q.example", organisation_id=org.pk, roles=["admin"],
-                          password="correct horse battery staple")
+    user = fs.create_user(
+        None,
+        email="a@q.example",
+        organisation_id=org.pk,
+        roles=["admin"],
+        password="correct horse battery staple",
+    )
     _, token = fs.create_token(None, user, days=1)
     blob = str(list(AuditRecord.objects.values("before", "after")))
     assert "argon2" not in blob and token.split("_")[2] not in blob and "digest" not in blob

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Status, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from vcisc import authz
 from vcisc.assistance import metrics, services
@@ -20,15 +20,15 @@ from vcisc.errors import Conflict, Forbidden
 from vcisc.federation.models import User
 from vcisc.http import StrictSchema, user_of
 from vcisc.matching.services import MATCHABLE_STATES, match
-from vcisc.tlp import Tlp
-from vcisc.vocabulary import EuImpact, ServiceType, Urgency
+from vcisc.tlp import TlpName
+from vcisc.vocabulary import EuImpactName, ServiceName, UrgencyName
 
 router = Router(tags=["requests"])
 
-ServiceT = Literal[tuple(ServiceType.values)]  # type: ignore[valid-type]
-TlpT = Literal[tuple(t.value for t in Tlp)]  # type: ignore[valid-type]
-UrgencyT = Literal[tuple(Urgency.values)]  # type: ignore[valid-type]
-EuImpactT = Literal[tuple(EuImpact.values)]  # type: ignore[valid-type]
+ServiceT = ServiceName
+TlpT = TlpName
+UrgencyT = UrgencyName
+EuImpactT = EuImpactName
 Short = Annotated[str, Field(min_length=1, max_length=60)]
 Lang = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
 NationCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -152,22 +152,40 @@ def rfa_out(user: User, rfa: RequestForAssistance, now: datetime | None = None) 
     nation = rfa.requester.nation
     engagement = getattr(rfa, "engagement", None)
     data: dict[str, Any] = {
-        "id": rfa.pk, "reference": rfa.reference, "state": rfa.state, "tlp": rfa.tlp,
+        "id": rfa.pk,
+        "reference": rfa.reference,
+        "state": rfa.state,
+        "tlp": rfa.tlp,
         "is_exercise": rfa.is_exercise,
         "access": "content" if access is authz.Access.CONTENT else "metadata",
         "involvement": involvement,
         "allowed_actions": [a.value for a in allowed_actions(rfa.rfa_state)],
-        "requester": rfa.requester.name, "requester_nation": nation.code if nation else None,
-        "sector": rfa.sector, "severity": rfa.severity, "services_needed": rfa.services_needed,
-        "urgency": rfa.urgency, "languages": rfa.languages, "ics_protocols": rfa.ics_protocols,
-        "ics_vendors": rfa.ics_vendors, "needed_by": rfa.needed_by, "created_at": rfa.created_at,
-        "submitted_at": rfa.submitted_at, "triaged_at": rfa.triaged_at,
-        "circulated_at": rfa.circulated_at, "first_offer_at": rfa.first_offer_at,
-        "accepted_at": rfa.accepted_at, "closed_at": rfa.closed_at,
+        "requester": rfa.requester.name,
+        "requester_nation": nation.code if nation else None,
+        "sector": rfa.sector,
+        "severity": rfa.severity,
+        "services_needed": rfa.services_needed,
+        "urgency": rfa.urgency,
+        "languages": rfa.languages,
+        "ics_protocols": rfa.ics_protocols,
+        "ics_vendors": rfa.ics_vendors,
+        "needed_by": rfa.needed_by,
+        "created_at": rfa.created_at,
+        "submitted_at": rfa.submitted_at,
+        "triaged_at": rfa.triaged_at,
+        "circulated_at": rfa.circulated_at,
+        "first_offer_at": rfa.first_offer_at,
+        "accepted_at": rfa.accepted_at,
+        "closed_at": rfa.closed_at,
         "deadlines": rfa.clocks(now),
-        "engagement_id": engagement.pk if engagement is not None and (
-            "participant" in involvement or "requester" in involvement or "secretariat" in involvement
-        ) else None,
+        "engagement_id": engagement.pk
+        if engagement is not None
+        and (
+            "participant" in involvement
+            or "requester" in involvement
+            or "secretariat" in involvement
+        )
+        else None,
     }
     if access is authz.Access.CONTENT:
         for field in services.RFA_CONTENT_FIELDS:
@@ -344,21 +362,34 @@ def get_matches(request: HttpRequest, rfa_id: int) -> dict[str, Any]:
     if not authz.is_coordinator(user):
         raise Forbidden("matching is a secretariat coordinator's tool")
     if rfa.state not in MATCHABLE_STATES:
-        raise Conflict(f"requests are matched during triage or circulation; it is {rfa.state}",
-                       state=rfa.state, allowed=[a.value for a in allowed_actions(RfaState(rfa.state))])
+        raise Conflict(
+            f"requests are matched during triage or circulation; it is {rfa.state}",
+            state=rfa.state,
+            allowed=[a.value for a in allowed_actions(RfaState(rfa.state))],
+        )
     result = match(rfa, now=timezone.now())
     routed = set(Routing.objects.filter(rfa=rfa).values_list("organisation_id", flat=True))
     return {
         "rfa_id": rfa.pk,
         "candidates": [
-            {"organisation_id": c.organisation_id, "organisation": c.organisation_name,
-             "nation": c.nation, "score": c.score, "services_covered": list(c.services_covered),
-             "capability_ids": list(c.capability_ids), "reasons": [r.__dict__ for r in c.reasons],
-             "routed": c.organisation_id in routed}
+            {
+                "organisation_id": c.organisation_id,
+                "organisation": c.organisation_name,
+                "nation": c.nation,
+                "score": c.score,
+                "services_covered": list(c.services_covered),
+                "capability_ids": list(c.capability_ids),
+                "reasons": [r.__dict__ for r in c.reasons],
+                "routed": c.organisation_id in routed,
+            }
             for c in result.candidates
         ],
         "excluded": [
-            {"organisation_id": e.organisation_id, "organisation": e.organisation_name, "reason": e.reason}
+            {
+                "organisation_id": e.organisation_id,
+                "organisation": e.organisation_name,
+                "reason": e.reason,
+            }
             for e in result.excluded
         ],
     }
@@ -368,8 +399,12 @@ def get_matches(request: HttpRequest, rfa_id: int) -> dict[str, Any]:
 def route_request(request: HttpRequest, rfa_id: int, body: RouteIn) -> dict[str, Any]:
     user = user_of(request)
     res = services.route(user, rfa_id, body.organisations, top=body.top)
-    return {"rfa": rfa_out(user, res.rfa), "routed": res.routed, "already_routed": res.already,
-            "notifications_queued": res.notifications}
+    return {
+        "rfa": rfa_out(user, res.rfa),
+        "routed": res.routed,
+        "already_routed": res.already,
+        "notifications_queued": res.notifications,
+    }
 
 
 @router.get("/requests/{rfa_id}/routes", response=list[RoutingOut])
@@ -377,10 +412,9 @@ def list_routes(request: HttpRequest, rfa_id: int) -> list[Routing]:
     user = user_of(request)
     rfa = authz.get_rfa(user, rfa_id)
     qs = Routing.objects.filter(rfa=rfa).select_related("organisation")
-    org_id = user.organisation_id
     # Who else was asked is routing metadata: requester and secretariat only.
-    if not (authz.is_secretariat(user) or rfa.requester_id == org_id):
-        qs = qs.filter(organisation_id=org_id)
+    if not (authz.is_secretariat(user) or rfa.requester_id == user.organisation_id):
+        qs = qs.filter(organisation=user.organisation)
     return list(qs)
 
 
@@ -411,7 +445,9 @@ def get_offer(request: HttpRequest, offer_id: int) -> Offer:
 
 @router.post("/offers/{offer_id}/{action}", response=OfferOut)
 def act_on_offer(
-    request: HttpRequest, offer_id: int, action: Literal["accept", "decline", "withdraw", "start", "complete"],
+    request: HttpRequest,
+    offer_id: int,
+    action: Literal["accept", "decline", "withdraw", "start", "complete"],
     body: OfferActionIn | None = None,
 ) -> Offer:
     reason = body.reason if body else ""

@@ -46,9 +46,15 @@ def per_request(requests: QuerySet[RequestForAssistance]) -> list[RfaFigures]:
         nation = rfa.requester.nation
         rows.append(
             RfaFigures(
-                rfa_id=rfa.pk, reference=rfa.reference, nation=nation.code if nation else None,
-                severity=rfa.severity, state=rfa.state,
-                hours={name: _hours(rfa.submitted_at, getattr(rfa, field)) for name, field in STEPS.items()},
+                rfa_id=rfa.pk,
+                reference=rfa.reference,
+                nation=nation.code if nation else None,
+                severity=rfa.severity,
+                state=rfa.state,
+                hours={
+                    name: _hours(rfa.submitted_at, getattr(rfa, field))
+                    for name, field in STEPS.items()
+                },
             )
         )
     return rows
@@ -70,7 +76,7 @@ def per_nation(requests: QuerySet[RequestForAssistance]) -> list[NationFigures]:
     for nation, rows in sorted(grouped.items(), key=lambda kv: kv[0] or ""):
         medians: dict[str, float | None] = {}
         for step in STEPS:
-            values = [r.hours[step] for r in rows if r.hours[step] is not None]
-            medians[step] = round(statistics.median(values), 3) if values else None  # type: ignore[type-var]
+            values = [h for r in rows if (h := r.hours[step]) is not None]
+            medians[step] = round(statistics.median(values), 3) if values else None
         result.append(NationFigures(nation, len(rows), medians))
     return result

@@ -87,7 +87,9 @@ class RequestForAssistance(models.Model):
             models.CheckConstraint(
                 condition=Q(state__in=[s.value for s in RfaState]), name="rfa_state_valid"
             ),
-            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="rfa_tlp_valid"),
+            models.CheckConstraint(
+                condition=Q(tlp__in=[t.value for t in Tlp]), name="rfa_tlp_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(severity__gte=0) & Q(severity__lte=5), name="rfa_severity_range"
             ),
@@ -118,9 +120,11 @@ class RequestForAssistance(models.Model):
         if self.submitted_at is None:
             return {}
         assert self.triage_due and self.first_offer_due and self.acceptance_due
-        ended = self.ended_at if self.state in (
-            RfaState.WITHDRAWN, RfaState.REJECTED, RfaState.EXPIRED
-        ) else None
+        ended = (
+            self.ended_at
+            if self.state in (RfaState.WITHDRAWN, RfaState.REJECTED, RfaState.EXPIRED)
+            else None
+        )
         steps = (
             (Step.TRIAGE, self.triage_due, self.triaged_at),
             (Step.FIRST_OFFER, self.first_offer_due, self.first_offer_at),
@@ -137,8 +141,12 @@ class Routing(models.Model):
     """The secretariat sent this request to this organisation (one row per pair)."""
 
     rfa = models.ForeignKey(RequestForAssistance, on_delete=models.PROTECT, related_name="routings")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="routings")
-    routed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="routings"
+    )
+    routed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     routed_at = models.DateTimeField()
     suggested = models.BooleanField(default=False, help_text="chosen from the ranked matches")
     score = models.FloatField(null=True, blank=True)
@@ -150,6 +158,9 @@ class Routing(models.Model):
             models.UniqueConstraint(fields=["rfa", "organisation"], name="routing_once_per_org")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.rfa_id} → organisation {self.organisation_id}"
+
 
 class Offer(models.Model):
     """Voluntary help an organisation proposes on a request."""
@@ -159,11 +170,15 @@ class Offer(models.Model):
     capability = models.ForeignKey(
         Capability, on_delete=models.PROTECT, null=True, blank=True, related_name="offers"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     state = models.CharField(max_length=12, choices=[(s.value, s.value) for s in OfferState])
     services = models.JSONField(default=list, blank=True)
     scope = models.TextField(max_length=5000)
-    team_size = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(500)])
+    team_size = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
     available_from = models.DateTimeField()
     available_until = models.DateTimeField()
     remote = models.BooleanField(default=True)
@@ -186,6 +201,9 @@ class Offer(models.Model):
             models.CheckConstraint(condition=Q(remote=True) | Q(on_site=True), name="offer_mode"),
             models.CheckConstraint(condition=Q(team_size__gte=1), name="offer_team_size_pos"),
         ]
+
+    def __str__(self) -> str:
+        return f"offer {self.pk} ({self.state})"
 
 
 class TimelineEntry(models.Model):
@@ -216,3 +234,6 @@ class TimelineEntry(models.Model):
     class Meta:
         ordering = ["at", "id"]
         verbose_name_plural = "timeline entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind}"

@@ -55,24 +55,56 @@ __all__ = [
 #: Fields a requester sets; editable while the request is a draft or needs information.
 RFA_EDITABLE_FIELDS = frozenset(
     {
-        "title", "affected_entity", "description", "rsit_class", "rsit_type", "impact",
-        "measures_taken", "other_support", "handling_caveats", "legal_requirements",
-        "involves_personal_data", "excluded_nations", "excluded_organisations", "sector",
-        "severity", "eu_impact", "services_needed", "urgency", "languages", "ics_protocols",
-        "ics_vendors", "needed_by", "tlp",
+        "title",
+        "affected_entity",
+        "description",
+        "rsit_class",
+        "rsit_type",
+        "impact",
+        "measures_taken",
+        "other_support",
+        "handling_caveats",
+        "legal_requirements",
+        "involves_personal_data",
+        "excluded_nations",
+        "excluded_organisations",
+        "sector",
+        "severity",
+        "eu_impact",
+        "services_needed",
+        "urgency",
+        "languages",
+        "ics_protocols",
+        "ics_vendors",
+        "needed_by",
+        "tlp",
     }
 )
 
 #: Fields shown only to those with content access (see authz's table).
 RFA_CONTENT_FIELDS = (
-    "title", "affected_entity", "description", "rsit_class", "rsit_type", "impact",
-    "measures_taken", "other_support", "handling_caveats", "legal_requirements",
-    "involves_personal_data", "excluded_nations", "excluded_organisations", "eu_impact",
+    "title",
+    "affected_entity",
+    "description",
+    "rsit_class",
+    "rsit_type",
+    "impact",
+    "measures_taken",
+    "other_support",
+    "handling_caveats",
+    "legal_requirements",
+    "involves_personal_data",
+    "excluded_nations",
+    "excluded_organisations",
+    "eu_impact",
 )
 
 _REQUESTER_ACTIONS = {Action.SUBMIT, Action.PROVIDE_INFO, Action.WITHDRAW, Action.REPORT}
 _SECRETARIAT_ACTIONS = {Action.START_TRIAGE, Action.REQUEST_INFO, Action.REJECT, Action.EXPIRE}
-_OWN_ENDPOINT = {Action.ROUTE: "POST /requests/{id}/routes", Action.ACCEPT_OFFER: "POST /offers/{id}/accept"}
+_OWN_ENDPOINT = {
+    Action.ROUTE: "POST /requests/{id}/routes",
+    Action.ACCEPT_OFFER: "POST /offers/{id}/accept",
+}
 
 
 def _now(now: datetime | None) -> datetime:
@@ -87,12 +119,24 @@ def _actor_org(actor: User) -> Organisation:
 
 
 def _timeline(
-    rfa: RequestForAssistance, actor: User | None, kind: str, summary: str, now: datetime,
-    *, audience: Organisation | None = None, participants_only: bool = False,
+    rfa: RequestForAssistance,
+    actor: User | None,
+    kind: str,
+    summary: str,
+    now: datetime,
+    *,
+    audience: Organisation | None = None,
+    participants_only: bool = False,
 ) -> None:
     TimelineEntry.objects.create(
-        rfa=rfa, at=now, actor=actor, actor_organisation=actor.organisation if actor else None,
-        kind=kind, summary=summary[:500], audience=audience, participants_only=participants_only,
+        rfa=rfa,
+        at=now,
+        actor=actor,
+        actor_organisation=actor.organisation if actor else None,
+        kind=kind,
+        summary=summary[:500],
+        audience=audience,
+        participants_only=participants_only,
     )
 
 
@@ -131,7 +175,9 @@ def _validate_rfa(rfa: RequestForAssistance) -> None:
             raise Invalid("excluded_nations", f"{code!r} is not an ISO 3166 alpha-2 code")
     if rfa.excluded_organisations:
         known = set(
-            Organisation.objects.filter(pk__in=rfa.excluded_organisations).values_list("pk", flat=True)
+            Organisation.objects.filter(pk__in=rfa.excluded_organisations).values_list(
+                "pk", flat=True
+            )
         )
         missing = [o for o in rfa.excluded_organisations if o not in known]
         if missing:
@@ -144,10 +190,9 @@ def _validate_rfa(rfa: RequestForAssistance) -> None:
 
 def _next_reference(now: datetime) -> str:
     prefix = f"RFA-{now.year}-"
-    last = (
-        RequestForAssistance.objects.filter(reference__startswith=prefix)
-        .aggregate(m=Max("reference"))["m"]
-    )
+    last = RequestForAssistance.objects.filter(reference__startswith=prefix).aggregate(
+        m=Max("reference")
+    )["m"]
     number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{number:04d}"
 
@@ -156,7 +201,11 @@ def _next_reference(now: datetime) -> str:
 
 
 def create_rfa(
-    actor: User, data: Mapping[str, Any], *, submit: bool = False, now: datetime | None = None,
+    actor: User,
+    data: Mapping[str, Any],
+    *,
+    submit: bool = False,
+    now: datetime | None = None,
     is_exercise: bool = False,
 ) -> RequestForAssistance:
     """File a request (a draft, or submitted at once with ``submit=True``)."""
@@ -171,8 +220,13 @@ def create_rfa(
     if unknown:
         raise Invalid(unknown[0], "unknown field")
     rfa = RequestForAssistance(
-        requester=org, created_by=actor, state=RfaState.DRAFT, created_at=now, updated_at=now,
-        is_exercise=is_exercise, **data,
+        requester=org,
+        created_by=actor,
+        state=RfaState.DRAFT,
+        created_at=now,
+        updated_at=now,
+        is_exercise=is_exercise,
+        **data,
     )
     _validate_rfa(rfa)
     with transaction.atomic():
@@ -228,9 +282,8 @@ def _check_rights(actor: User, rfa: RequestForAssistance, action: Action) -> Non
     elif action in _SECRETARIAT_ACTIONS or action is Action.ROUTE:
         if not authz.is_coordinator(actor):
             raise Forbidden("this is a secretariat coordinator's decision")
-    elif action is Action.ACTIVATE:
-        if not authz.is_coordinator(actor):
-            _require_requester(actor, rfa)
+    elif action is Action.ACTIVATE and not authz.is_coordinator(actor):
+        _require_requester(actor, rfa)
 
 
 def _apply(
@@ -245,7 +298,9 @@ def _apply(
         rfa.submitted_at = now
         dl = deadlines_for(rfa.severity, now)
         rfa.triage_due, rfa.first_offer_due, rfa.acceptance_due = (
-            dl.triage_due, dl.first_offer_due, dl.acceptance_due,
+            dl.triage_due,
+            dl.first_offer_due,
+            dl.acceptance_due,
         )
     if action in (Action.ROUTE, Action.REJECT) and rfa.triaged_at is None:
         rfa.triaged_at = now
@@ -267,8 +322,14 @@ def _apply(
             summary += f": {reason}"
         # Reasons for rejection or requests for information concern requester and secretariat.
         private = action in (Action.REJECT, Action.REQUEST_INFO, Action.PROVIDE_INFO)
-        _timeline(rfa, actor, f"state.{action.value}", summary, now,
-                  audience=rfa.requester if private else None)
+        _timeline(
+            rfa,
+            actor,
+            f"state.{action.value}",
+            summary,
+            now,
+            audience=rfa.requester if private else None,
+        )
     return rfa
 
 
@@ -280,8 +341,9 @@ def transition(
     try:
         act = Action(action)
     except ValueError:
-        raise Invalid("action", f"unknown action {action!r}; actions are "
-                      f"{', '.join(a.value for a in Action)}") from None
+        raise Invalid(
+            "action", f"unknown action {action!r}; actions are {', '.join(a.value for a in Action)}"
+        ) from None
     if act in _OWN_ENDPOINT:
         raise Invalid("action", f"use {_OWN_ENDPOINT[act]} for {act.value}")
     if len(reason) > 2000:
@@ -321,7 +383,8 @@ def _close_checks(rfa: RequestForAssistance) -> None:
     if not AfterActionReview.objects.filter(engagement__rfa=rfa).exists():
         raise Conflict(
             "closing needs an after-action review: POST /engagements/{id}/review first",
-            state=rfa.state, allowed=["withdraw"],
+            state=rfa.state,
+            allowed=["withdraw"],
         )
 
 
@@ -356,8 +419,12 @@ class RouteResult:
 
 
 def route(
-    actor: User, rfa_id: int, organisation_ids: Sequence[int] | None = None, *,
-    top: int = 5, now: datetime | None = None,
+    actor: User,
+    rfa_id: int,
+    organisation_ids: Sequence[int] | None = None,
+    *,
+    top: int = 5,
+    now: datetime | None = None,
 ) -> RouteResult:
     """Send the request to organisations: the ``top`` suggested matches, or the given ones.
 
@@ -376,8 +443,11 @@ def route(
         if organisation_ids is None:
             chosen = [c.organisation_id for c in result.candidates[:top]]
             if not chosen:
-                raise Conflict("no organisation matches this request; pick organisations yourself",
-                               state=rfa.state, allowed=["route", "reject", "request-info"])
+                raise Conflict(
+                    "no organisation matches this request; pick organisations yourself",
+                    state=rfa.state,
+                    allowed=["route", "reject", "request-info"],
+                )
         else:
             chosen = list(dict.fromkeys(organisation_ids))
             if not chosen:
@@ -386,10 +456,17 @@ def route(
             for org_id in chosen:
                 if org_id not in orgs:
                     raise Invalid("organisations", f"no active organisation {org_id}")
-                if org_id in excluded and org_id not in by_org and not _only_lacks_services(excluded[org_id]):
+                if (
+                    org_id in excluded
+                    and org_id not in by_org
+                    and not _only_lacks_services(excluded[org_id])
+                ):
                     raise Invalid("organisations", f"{orgs[org_id].name}: {excluded[org_id]}")
-        already = set(Routing.objects.filter(rfa=rfa, organisation_id__in=chosen)
-                      .values_list("organisation_id", flat=True))
+        already = set(
+            Routing.objects.filter(rfa=rfa, organisation_id__in=chosen).values_list(
+                "organisation_id", flat=True
+            )
+        )
         routed: list[Routing] = []
         notes = 0
         for org_id in chosen:
@@ -397,19 +474,31 @@ def route(
                 continue
             cand = by_org.get(org_id)
             row = Routing.objects.create(
-                rfa=rfa, organisation_id=org_id, routed_by=actor, routed_at=now,
+                rfa=rfa,
+                organisation_id=org_id,
+                routed_by=actor,
+                routed_at=now,
                 suggested=organisation_ids is None or cand is not None,
                 score=cand.score if cand else None,
                 reasons=[r.__dict__ for r in cand.reasons] if cand else [],
             )
             audit(actor, "rfa.route", row, now=now, after=snapshot(row))
-            _timeline(rfa, actor, "routed", f"Routed to {row.organisation.name}", now,
-                      audience=row.organisation)
+            _timeline(
+                rfa,
+                actor,
+                "routed",
+                f"Routed to {row.organisation.name}",
+                now,
+                audience=row.organisation,
+            )
             notes += outbox.queue_routing(rfa, row.organisation, now=now)
             routed.append(row)
         if not routed:
-            raise Conflict("every chosen organisation already has this request",
-                           state=rfa.state, allowed=list(a.value for a in allowed_actions(rfa.rfa_state)))
+            raise Conflict(
+                "every chosen organisation already has this request",
+                state=rfa.state,
+                allowed=list(a.value for a in allowed_actions(rfa.rfa_state)),
+            )
         if rfa.state == RfaState.TRIAGE:
             _apply(actor, rfa, Action.ROUTE, "", now)
     return RouteResult(rfa, routed, sorted(already), notes)
@@ -424,8 +513,17 @@ def _only_lacks_services(reason: str) -> bool:
 # --- offers -------------------------------------------------------------------------------------
 
 _OFFER_FIELDS = frozenset(
-    {"services", "scope", "team_size", "available_from", "available_until", "remote",
-     "on_site", "conditions", "capability_id"}
+    {
+        "services",
+        "scope",
+        "team_size",
+        "available_from",
+        "available_until",
+        "remote",
+        "on_site",
+        "conditions",
+        "capability_id",
+    }
 )
 _OFFERABLE = (RfaState.CIRCULATED, RfaState.OFFER_ACCEPTED, RfaState.ACTIVE)
 
@@ -446,14 +544,29 @@ def create_offer(
             raise Forbidden("only organisations the request was routed to may offer")
         authz.require_role(actor, Role.LIAISON)
         if rfa.state not in _OFFERABLE:
-            raise Conflict(f"offers are taken while a request is circulated or under way; it is {rfa.state}",
-                           state=rfa.state, allowed=[a.value for a in allowed_actions(rfa.rfa_state)])
-        if Offer.objects.filter(rfa=rfa, organisation=org,
-                                state__in=[OfferState.PROPOSED, OfferState.ACCEPTED, OfferState.ACTIVE]).exists():
-            raise Conflict("your organisation already has an open offer on this request",
-                           state=rfa.state, allowed=["withdraw the open offer first"])
-        offer = Offer(rfa=rfa, organisation=org, created_by=actor, state=OfferState.PROPOSED,
-                      created_at=now, **data)
+            raise Conflict(
+                f"offers are taken while a request is circulated or under way; it is {rfa.state}",
+                state=rfa.state,
+                allowed=[a.value for a in allowed_actions(rfa.rfa_state)],
+            )
+        if Offer.objects.filter(
+            rfa=rfa,
+            organisation=org,
+            state__in=[OfferState.PROPOSED, OfferState.ACCEPTED, OfferState.ACTIVE],
+        ).exists():
+            raise Conflict(
+                "your organisation already has an open offer on this request",
+                state=rfa.state,
+                allowed=["withdraw the open offer first"],
+            )
+        offer = Offer(
+            rfa=rfa,
+            organisation=org,
+            created_by=actor,
+            state=OfferState.PROPOSED,
+            created_at=now,
+            **data,
+        )
         _validate_offer(offer)
         offer.save()
         audit(actor, "offer.create", offer, now=now, after=snapshot(offer))
@@ -479,9 +592,12 @@ def _validate_offer(offer: Offer) -> None:
         raise Invalid("remote", "an offer is remote, on-site, or both")
     if offer.team_size < 1:
         raise Invalid("team_size", "at least 1")
-    if offer.capability_id is not None:
-        if not offer.organisation.capabilities.filter(pk=offer.capability_id, active=True).exists():
-            raise Invalid("capability_id", "not an active capability of your organisation")
+    cap_id = offer.capability_id
+    if (
+        cap_id is not None
+        and not offer.organisation.capabilities.filter(pk=cap_id, active=True).exists()
+    ):
+        raise Invalid("capability_id", "not an active capability of your organisation")
 
 
 def _offer_move(
@@ -494,8 +610,14 @@ def _offer_move(
         offer.decision_reason = reason[:2000]
     offer.save()
     audit(actor, f"offer.{action.value}", offer, now=now, before=before, after=snapshot(offer))
-    _timeline(offer.rfa, actor, f"offer.{action.value}",
-              f"Offer of {offer.organisation.name} {offer.state}", now, audience=offer.organisation)
+    _timeline(
+        offer.rfa,
+        actor,
+        f"offer.{action.value}",
+        f"Offer of {offer.organisation.name} {offer.state}",
+        now,
+        audience=offer.organisation,
+    )
     return offer
 
 
@@ -514,8 +636,11 @@ def offer_action(
     try:
         act = OfferAction(action)
     except ValueError:
-        raise Invalid("action", f"unknown offer action {action!r}; actions are "
-                      f"{', '.join(a.value for a in OfferAction)}") from None
+        raise Invalid(
+            "action",
+            f"unknown offer action {action!r}; actions are "
+            f"{', '.join(a.value for a in OfferAction)}",
+        ) from None
     if len(reason) > 2000:
         raise Invalid("reason", "at most 2000 characters")
     org = _actor_org(actor)

@@ -117,19 +117,29 @@ def verify() -> tuple[int, str, Problem | None]:
         count += 1
         if rec.seq != expected_seq:
             if rec.seq > expected_seq:
-                return count, prev, Problem(
-                    expected_seq,
-                    "removed",
-                    f"records #{expected_seq}…#{rec.seq - 1} are missing before #{rec.seq}",
+                return (
+                    count,
+                    prev,
+                    Problem(
+                        expected_seq,
+                        "removed",
+                        f"records #{expected_seq}…#{rec.seq - 1} are missing before #{rec.seq}",
+                    ),
                 )
             return count, prev, Problem(rec.seq, "reordered", f"sequence went back to #{rec.seq}")
         own = _digest(rec.prev_digest, _fields(rec))
         if own != rec.digest:
-            return count, prev, Problem(rec.seq, "altered", "its content no longer matches its digest")
+            return (
+                count,
+                prev,
+                Problem(rec.seq, "altered", "its content no longer matches its digest"),
+            )
         if rec.prev_digest != prev:
             # Content intact but linked to another predecessor: it was moved or one was dropped.
-            return count, prev, Problem(
-                rec.seq, "reordered", "it does not follow the record stored before it"
+            return (
+                count,
+                prev,
+                Problem(rec.seq, "reordered", "it does not follow the record stored before it"),
             )
         prev = rec.digest
         expected_seq += 1

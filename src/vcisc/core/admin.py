@@ -28,7 +28,7 @@ from vcisc.federation.models import (
 from vcisc.notify.models import OutboxMessage
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -46,7 +46,9 @@ def _actor(request: HttpRequest) -> User:
 
 
 @admin.action(description="Deactivate (audited)")
-def deactivate_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Model]) -> None:  # type: ignore[type-arg]
+def deactivate_selected(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Model]
+) -> None:
     done = 0
     for obj in queryset:
         try:
@@ -58,7 +60,9 @@ def deactivate_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
 
 
 @admin.action(description="Revoke (audited)")
-def revoke_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:  # type: ignore[type-arg]
+def revoke_selected(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[ApiToken]
+) -> None:
     for token in queryset.filter(revoked_at__isnull=True):
         services.revoke_token(_actor(request), token)
     modeladmin.message_user(request, "Revoked.")
@@ -116,7 +120,15 @@ class UserAdmin(DirectoryAdmin):
 
 @admin.register(ApiToken)
 class TokenAdmin(ReadOnlyAdmin):
-    list_display = ("key_id", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at")
+    list_display = (
+        "key_id",
+        "user",
+        "name",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
     search_fields = ("key_id", "user__email")
     exclude = ("digest",)
     actions = [revoke_selected]

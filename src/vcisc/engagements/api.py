@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Status, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from vcisc import authz
 from vcisc.engagements import services
@@ -21,11 +21,11 @@ from vcisc.engagements.models import (
 )
 from vcisc.errors import NotFound
 from vcisc.http import StrictSchema, user_of
-from vcisc.tlp import Tlp
+from vcisc.tlp import TlpName
 
 router = Router(tags=["engagements"])
 
-TlpT = Literal[tuple(t.value for t in Tlp)]  # type: ignore[valid-type]
+TlpT = TlpName
 OutcomeT = Literal["pending", "ongoing", "successful", "failed", "cancelled", "unknown"]
 
 
@@ -62,13 +62,20 @@ def engagement_out(user: Any, eng: Engagement) -> dict[str, Any]:
     access = authz.engagement_access(user, eng)
     content = access is authz.Access.CONTENT
     return {
-        "id": eng.pk, "rfa_id": eng.rfa_id, "reference": eng.rfa.reference, "state": eng.rfa.state,
-        "tlp": eng.rfa.tlp, "access": "content" if content else "metadata",
-        "opened_at": eng.opened_at, "closed_at": eng.closed_at,
-        "participants": list(Participant.objects.filter(engagement=eng)
-                             .select_related("organisation__nation")),
+        "id": eng.pk,
+        "rfa_id": eng.rfa_id,
+        "reference": eng.rfa.reference,
+        "state": eng.rfa.state,
+        "tlp": eng.rfa.tlp,
+        "access": "content" if content else "metadata",
+        "opened_at": eng.opened_at,
+        "closed_at": eng.closed_at,
+        "participants": list(
+            Participant.objects.filter(engagement=eng).select_related("organisation__nation")
+        ),
         "members": list(EngagementMember.objects.filter(engagement=eng).select_related("user"))
-        if content else None,
+        if content
+        else None,
         "has_review": AfterActionReview.objects.filter(engagement=eng).exists(),
     }
 
@@ -100,8 +107,11 @@ def add_member(request: HttpRequest, eng_id: int, body: MemberIn) -> Status[Enga
 def _items(request: HttpRequest, eng_id: int, model: type[Any]) -> list[Any]:
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
-    return list(model.objects.filter(authz.item_filter(user, eng), engagement=eng)
-                .select_related("organisation", "author"))
+    return list(
+        model.objects.filter(authz.item_filter(user, eng), engagement=eng).select_related(
+            "organisation", "author"
+        )
+    )
 
 
 class ItemOut(Schema):
@@ -144,12 +154,16 @@ def list_tasks(request: HttpRequest, eng_id: int) -> list[Task]:
 
 @router.post("/engagements/{eng_id}/tasks", response={201: TaskOut})
 def create_task(request: HttpRequest, eng_id: int, body: TaskIn) -> Status[Task]:
-    return Status(201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True)))
+    return Status(
+        201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True))
+    )
 
 
 @router.patch("/engagements/{eng_id}/tasks/{task_id}", response=TaskOut)
 def update_task(request: HttpRequest, eng_id: int, task_id: int, body: TaskPatch) -> Task:
-    return services.update_task(user_of(request), eng_id, task_id, body.model_dump(exclude_unset=True))
+    return services.update_task(
+        user_of(request), eng_id, task_id, body.model_dump(exclude_unset=True)
+    )
 
 
 class NoteOut(ItemOut):
@@ -168,7 +182,9 @@ def list_notes(request: HttpRequest, eng_id: int) -> list[Note]:
 
 @router.post("/engagements/{eng_id}/notes", response={201: NoteOut})
 def create_note(request: HttpRequest, eng_id: int, body: NoteIn) -> Status[Note]:
-    return Status(201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True)))
+    return Status(
+        201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True))
+    )
 
 
 class SitrepOut(ItemOut):
@@ -193,7 +209,9 @@ def list_sitreps(request: HttpRequest, eng_id: int) -> list[SituationReport]:
 
 @router.post("/engagements/{eng_id}/sitreps", response={201: SitrepOut})
 def create_sitrep(request: HttpRequest, eng_id: int, body: SitrepIn) -> Status[SituationReport]:
-    return Status(201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True)))
+    return Status(
+        201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True))
+    )
 
 
 class ReviewIn(StrictSchema):
@@ -226,13 +244,20 @@ def _review_out(review: AfterActionReview) -> dict[str, Any]:
         return round((end - start).total_seconds() / 3600, 3) if end and start else None
 
     return {
-        "engagement_id": review.engagement_id, "tlp": review.tlp, "author": review.author.email,
-        "what_helped": review.what_helped, "what_did_not": review.what_did_not,
-        "lessons": review.lessons, "first_deliverable_at": review.first_deliverable_at,
-        "rating": review.rating, "created_at": review.created_at,
+        "engagement_id": review.engagement_id,
+        "tlp": review.tlp,
+        "author": review.author.email,
+        "what_helped": review.what_helped,
+        "what_did_not": review.what_did_not,
+        "lessons": review.lessons,
+        "first_deliverable_at": review.first_deliverable_at,
+        "rating": review.rating,
+        "created_at": review.created_at,
         "hours": {
-            "triage": hours(rfa.triaged_at), "first_offer": hours(rfa.first_offer_at),
-            "acceptance": hours(rfa.accepted_at), "first_deliverable": hours(review.first_deliverable_at),
+            "triage": hours(rfa.triaged_at),
+            "first_offer": hours(rfa.first_offer_at),
+            "acceptance": hours(rfa.accepted_at),
+            "first_deliverable": hours(review.first_deliverable_at),
         },
     }
 
@@ -247,7 +272,11 @@ def create_review(request: HttpRequest, eng_id: int, body: ReviewIn) -> Status[d
 def get_review(request: HttpRequest, eng_id: int) -> dict[str, Any]:
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
-    review = AfterActionReview.objects.filter(engagement=eng).select_related("author", "engagement__rfa").first()
+    review = (
+        AfterActionReview.objects.filter(engagement=eng)
+        .select_related("author", "engagement__rfa")
+        .first()
+    )
     if review is None or not authz.item_visible(user, eng, review.tlp):
         raise NotFound(f"no after-action review for engagement {eng_id}")
     return _review_out(review)

@@ -47,10 +47,14 @@ class ParticipantRole(models.TextChoices):
 
 
 class Participant(models.Model):
-    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="participants")
+    engagement = models.ForeignKey(
+        Engagement, on_delete=models.PROTECT, related_name="participants"
+    )
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=10, choices=ParticipantRole.choices)
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    offer = models.ForeignKey(
+        Offer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     joined_at = models.DateTimeField()
 
     class Meta:
@@ -58,6 +62,9 @@ class Participant(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["engagement", "organisation"], name="participant_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} ({self.role})"
 
 
 class EngagementMember(models.Model):
@@ -69,6 +76,9 @@ class EngagementMember(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["engagement", "user"], name="member_once")]
+
+    def __str__(self) -> str:
+        return f"member {self.user_id} of engagement {self.engagement_id}"
 
 
 class TaskOutcome(models.TextChoices):
@@ -96,6 +106,9 @@ class _Item(models.Model):
         abstract = True
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{type(self).__name__.lower()} {self.pk} [{self.tlp}]"
+
 
 class Task(_Item):
     title = models.CharField(max_length=200)
@@ -112,7 +125,9 @@ class Task(_Item):
             models.CheckConstraint(
                 condition=Q(outcome__in=TaskOutcome.values), name="task_outcome_valid"
             ),
-            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="task_tlp_valid"),
+            models.CheckConstraint(
+                condition=Q(tlp__in=[t.value for t in Tlp]), name="task_tlp_valid"
+            ),
         ]
 
 
@@ -121,7 +136,9 @@ class Note(_Item):
 
     class Meta(_Item.Meta):
         constraints = [
-            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="note_tlp_valid"),
+            models.CheckConstraint(
+                condition=Q(tlp__in=[t.value for t in Tlp]), name="note_tlp_valid"
+            ),
         ]
 
 
@@ -139,7 +156,9 @@ class SituationReport(_Item):
 
     class Meta(_Item.Meta):
         constraints = [
-            models.CheckConstraint(condition=Q(tlp__in=[t.value for t in Tlp]), name="sitrep_tlp_valid"),
+            models.CheckConstraint(
+                condition=Q(tlp__in=[t.value for t in Tlp]), name="sitrep_tlp_valid"
+            ),
         ]
 
 
@@ -163,3 +182,6 @@ class AfterActionReview(models.Model):
                 name="aar_rating_range",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"after-action review of engagement {self.engagement_id}"

@@ -39,7 +39,7 @@ __all__ = [
     "update_task",
 ]
 
-I = TypeVar("I", Task, Note, SituationReport)
+Item = TypeVar("Item", Task, Note, SituationReport)
 
 _OPEN_STATES = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
 
@@ -50,8 +50,13 @@ def _now(now: datetime | None) -> datetime:
 
 def _timeline(eng: Engagement, actor: User, kind: str, summary: str, now: datetime) -> None:
     TimelineEntry.objects.create(
-        rfa=eng.rfa, at=now, actor=actor, actor_organisation=actor.organisation, kind=kind,
-        summary=summary[:500], participants_only=True,
+        rfa=eng.rfa,
+        at=now,
+        actor=actor,
+        actor_organisation=actor.organisation,
+        kind=kind,
+        summary=summary[:500],
+        participants_only=True,
     )
 
 
@@ -59,25 +64,33 @@ def _member(eng: Engagement, user: User, now: datetime) -> None:
     EngagementMember.objects.get_or_create(engagement=eng, user=user, defaults={"added_at": now})
 
 
-def add_participant(actor: User, rfa: RequestForAssistance, offer: Offer, now: datetime) -> Engagement:
+def add_participant(
+    actor: User, rfa: RequestForAssistance, offer: Offer, now: datetime
+) -> Engagement:
     """Called when an offer is accepted: open the engagement if needed, add the offerer."""
     eng, created = Engagement.objects.get_or_create(rfa=rfa, defaults={"opened_at": now})
     if created:
         audit(actor, "engagement.open", eng, now=now, after=snapshot(eng))
         req = Participant.objects.create(
-            engagement=eng, organisation=rfa.requester, role=ParticipantRole.REQUESTER, joined_at=now
+            engagement=eng,
+            organisation=rfa.requester,
+            role=ParticipantRole.REQUESTER,
+            joined_at=now,
         )
         audit(actor, "engagement.join", req, now=now, after=snapshot(req))
         _member(eng, rfa.created_by, now)
         _member(eng, actor, now)
     part, joined = Participant.objects.get_or_create(
-        engagement=eng, organisation=offer.organisation,
+        engagement=eng,
+        organisation=offer.organisation,
         defaults={"role": ParticipantRole.ASSISTING, "offer": offer, "joined_at": now},
     )
     if joined:
         audit(actor, "engagement.join", part, now=now, after=snapshot(part))
         _member(eng, offer.created_by, now)
-        _timeline(eng, actor, "participant", f"{offer.organisation.name} joined the engagement", now)
+        _timeline(
+            eng, actor, "participant", f"{offer.organisation.name} joined the engagement", now
+        )
     return eng
 
 
@@ -98,8 +111,11 @@ def _workspace(actor: User, engagement_id: int, *, writable: bool = True) -> Eng
     if not (actor.has_role(Role.LIAISON) or actor.has_role(Role.ANALYST)):
         raise Forbidden("this needs the liaison or analyst role")
     if writable and eng.rfa.state not in _OPEN_STATES:
-        raise Conflict(f"the engagement is not open for work (request is {eng.rfa.state})",
-                       state=eng.rfa.state, allowed=[])
+        raise Conflict(
+            f"the engagement is not open for work (request is {eng.rfa.state})",
+            state=eng.rfa.state,
+            allowed=[],
+        )
     return eng
 
 
@@ -108,11 +124,14 @@ def _check_tlp(actor: User, eng: Engagement, tlp: str) -> None:
         label = Tlp(tlp)
     except ValueError:
         raise Invalid("tlp", f"unknown TLP {tlp!r}") from None
-    if label is Tlp.RED and not EngagementMember.objects.filter(engagement=eng, user=actor).exists():
+    if (
+        label is Tlp.RED
+        and not EngagementMember.objects.filter(engagement=eng, user=actor).exists()
+    ):
         raise Forbidden("only the engagement's named members may write TLP:RED material")
 
 
-def _new_item(actor: User, eng: Engagement, item: I, kind: str, now: datetime) -> I:
+def _new_item(actor: User, eng: Engagement, item: Item, kind: str, now: datetime) -> Item:
     try:
         item.full_clean(exclude=["engagement", "author", "organisation"])
     except Exception as exc:  # django ValidationError
@@ -125,25 +144,40 @@ def _new_item(actor: User, eng: Engagement, item: I, kind: str, now: datetime) -
     return item
 
 
-def add_task(actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None) -> Task:
+def add_task(
+    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+) -> Task:
     now = _now(now)
     with transaction.atomic():
         eng = _workspace(actor, engagement_id)
         _check_tlp(actor, eng, data.get("tlp", eng.rfa.tlp))
         assignee_id = data.get("assignee_id")
-        if not Participant.objects.filter(engagement=eng, organisation_id=assignee_id).exists():
+        if (
+            not isinstance(assignee_id, int)
+            or not Participant.objects.filter(engagement=eng, organisation_id=assignee_id).exists()
+        ):
             raise Invalid("assignee_id", "tasks are assigned to participant organisations")
         task = Task(
-            engagement=eng, author=actor, organisation=actor.organisation, created_at=now,
-            updated_at=now, tlp=data.get("tlp", eng.rfa.tlp), title=data["title"],
-            description=data.get("description", ""), assignee_id=assignee_id,
+            engagement=eng,
+            author=actor,
+            organisation=actor.organisation,
+            created_at=now,
+            updated_at=now,
+            tlp=data.get("tlp", eng.rfa.tlp),
+            title=data["title"],
+            description=data.get("description", ""),
+            assignee_id=assignee_id,
             due_at=data.get("due_at"),
         )
         return _new_item(actor, eng, task, "task", now)
 
 
 def update_task(
-    actor: User, engagement_id: int, task_id: int, changes: Mapping[str, Any], *,
+    actor: User,
+    engagement_id: int,
+    task_id: int,
+    changes: Mapping[str, Any],
+    *,
     now: datetime | None = None,
 ) -> Task:
     now = _now(now)
@@ -153,9 +187,11 @@ def update_task(
         raise Invalid(unknown[0], "cannot be changed here")
     with transaction.atomic():
         eng = _workspace(actor, engagement_id)
-        task = Task.objects.select_for_update().filter(
-            authz.item_filter(actor, eng), engagement=eng, pk=task_id
-        ).first()
+        task = (
+            Task.objects.select_for_update()
+            .filter(authz.item_filter(actor, eng), engagement=eng, pk=task_id)
+            .first()
+        )
         if task is None:
             from vcisc.errors import NotFound
 
@@ -174,14 +210,23 @@ def update_task(
     return task
 
 
-def add_note(actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None) -> Note:
+def add_note(
+    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+) -> Note:
     now = _now(now)
     with transaction.atomic():
         eng = _workspace(actor, engagement_id)
         tlp = data.get("tlp", eng.rfa.tlp)
         _check_tlp(actor, eng, tlp)
-        note = Note(engagement=eng, author=actor, organisation=actor.organisation, tlp=tlp,
-                    created_at=now, updated_at=now, body=data["body"])
+        note = Note(
+            engagement=eng,
+            author=actor,
+            organisation=actor.organisation,
+            tlp=tlp,
+            created_at=now,
+            updated_at=now,
+            body=data["body"],
+        )
         return _new_item(actor, eng, note, "note", now)
 
 
@@ -194,21 +239,31 @@ def add_sitrep(
         tlp = data.get("tlp", eng.rfa.tlp)
         _check_tlp(actor, eng, tlp)
         rep = SituationReport(
-            engagement=eng, author=actor, organisation=actor.organisation, tlp=tlp,
-            created_at=now, updated_at=now, summary=data["summary"],
-            actions_taken=data.get("actions_taken", ""), next_steps=data.get("next_steps", ""),
+            engagement=eng,
+            author=actor,
+            organisation=actor.organisation,
+            tlp=tlp,
+            created_at=now,
+            updated_at=now,
+            summary=data["summary"],
+            actions_taken=data.get("actions_taken", ""),
+            next_steps=data.get("next_steps", ""),
             outlook=data.get("outlook", "stable"),
         )
         return _new_item(actor, eng, rep, "sitrep", now)
 
 
-def add_member(actor: User, engagement_id: int, user_id: int, *, now: datetime | None = None) -> EngagementMember:
+def add_member(
+    actor: User, engagement_id: int, user_id: int, *, now: datetime | None = None
+) -> EngagementMember:
     """A participant's liaison names a colleague of the same organisation as a member."""
     now = _now(now)
     with transaction.atomic():
         eng = _workspace(actor, engagement_id, writable=False)
         authz.require_role(actor, Role.LIAISON)
-        user = User.objects.filter(pk=user_id, is_active=True, organisation=actor.organisation).first()
+        user = User.objects.filter(
+            pk=user_id, is_active=True, organisation=actor.organisation
+        ).first()
         if user is None:
             raise Invalid("user_id", "not an active user of your organisation")
         member, created = EngagementMember.objects.get_or_create(
@@ -233,19 +288,31 @@ def submit_review(
             raise Forbidden("the requesting organisation writes the after-action review")
         authz.require_role(actor, Role.LIAISON)
         if rfa.state != RfaState.REPORTING:
-            raise Conflict(f"the review is written in the reporting state; the request is {rfa.state}",
-                           state=rfa.state, allowed=["report"] if rfa.state == RfaState.ACTIVE else [])
+            raise Conflict(
+                f"the review is written in the reporting state; the request is {rfa.state}",
+                state=rfa.state,
+                allowed=["report"] if rfa.state == RfaState.ACTIVE else [],
+            )
         if AfterActionReview.objects.filter(engagement=eng).exists():
             raise Conflict("the after-action review was already submitted", allowed=["close"])
         tlp = data.get("tlp", rfa.tlp)
         _check_tlp(actor, eng, tlp)
         review = AfterActionReview(
-            engagement=eng, author=actor, tlp=tlp, what_helped=data["what_helped"],
-            what_did_not=data.get("what_did_not", ""), lessons=data["lessons"],
-            first_deliverable_at=data.get("first_deliverable_at"), rating=data.get("rating"),
+            engagement=eng,
+            author=actor,
+            tlp=tlp,
+            what_helped=data["what_helped"],
+            what_did_not=data.get("what_did_not", ""),
+            lessons=data["lessons"],
+            first_deliverable_at=data.get("first_deliverable_at"),
+            rating=data.get("rating"),
             created_at=now,
         )
-        if review.first_deliverable_at and rfa.accepted_at and review.first_deliverable_at < rfa.accepted_at:
+        if (
+            review.first_deliverable_at
+            and rfa.accepted_at
+            and review.first_deliverable_at < rfa.accepted_at
+        ):
             raise Invalid("first_deliverable_at", "cannot be before the first offer was accepted")
         try:
             review.full_clean(exclude=["engagement", "author"])

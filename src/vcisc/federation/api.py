@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Field, Status, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from vcisc import authz
 from vcisc.errors import Forbidden, NotFound
@@ -16,15 +16,13 @@ from vcisc.federation.models import (
     ApiToken,
     Capability,
     Nation,
-
     Organisation,
-
     PointOfContact,
     Role,
     User,
 )
 from vcisc.http import StrictSchema, user_of
-from vcisc.vocabulary import Depth, ServiceType
+from vcisc.vocabulary import DepthName, RoleName, ServiceName
 
 router = Router(tags=["directory"])
 
@@ -34,9 +32,9 @@ Lang = Annotated[str, Field(min_length=2, max_length=3, pattern=r"^[a-z]{2,3}$")
 NationCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 NationKindT = Literal["member", "partner", "observer"]
 OrgKindT = Literal["cert", "cyber-command", "law-enforcement", "industry-partner", "secretariat"]
-ServiceT = Literal[tuple(ServiceType.values)]  # type: ignore[valid-type]
-DepthT = Literal[tuple(Depth.values)]  # type: ignore[valid-type]
-RoleT = Literal[tuple(Role.values)]  # type: ignore[valid-type]
+ServiceT = ServiceName
+DepthT = DepthName
+RoleT = RoleName
 Short = Annotated[str, Field(min_length=1, max_length=60)]
 
 
@@ -72,7 +70,9 @@ def _nation(code: str) -> Nation:
 
 
 @router.get("/nations", response=list[NationOut])
-def list_nations(request: HttpRequest, kind: NationKindT | None = None, active: bool | None = None) -> QuerySet[Nation]:
+def list_nations(
+    request: HttpRequest, kind: NationKindT | None = None, active: bool | None = None
+) -> QuerySet[Nation]:
     qs = Nation.objects.all()
     if kind:
         qs = qs.filter(kind=kind)
@@ -135,8 +135,11 @@ def _organisation(org_id: int) -> Organisation:
 
 @router.get("/organisations", response=list[OrganisationOut])
 def list_organisations(
-    request: HttpRequest, nation: str | None = None, kind: OrgKindT | None = None,
-    active: bool | None = None, q: Annotated[str | None, Field(max_length=100)] = None,
+    request: HttpRequest,
+    nation: str | None = None,
+    kind: OrgKindT | None = None,
+    active: bool | None = None,
+    q: Annotated[str | None, Field(max_length=100)] = None,
 ) -> QuerySet[Organisation]:
     qs = Organisation.objects.select_related("nation")
     if nation:
@@ -153,7 +156,10 @@ def list_organisations(
 @router.post("/organisations", response={201: OrganisationOut})
 def create_organisation(request: HttpRequest, body: OrganisationIn) -> Status[Organisation]:
     org = services.create_organisation(
-        user_of(request), name=body.name, kind=body.kind, nation_code=body.nation,
+        user_of(request),
+        name=body.name,
+        kind=body.kind,
+        nation_code=body.nation,
         short_name=body.short_name,
     )
     return Status(201, org)
@@ -166,7 +172,9 @@ def get_organisation(request: HttpRequest, org_id: int) -> Organisation:
 
 @router.patch("/organisations/{org_id}", response=OrganisationOut)
 def update_organisation(request: HttpRequest, org_id: int, body: OrganisationPatch) -> Organisation:
-    return services.update(user_of(request), _organisation(org_id), body.model_dump(exclude_unset=True))
+    return services.update(
+        user_of(request), _organisation(org_id), body.model_dump(exclude_unset=True)
+    )
 
 
 @router.post("/organisations/{org_id}/deactivate", response=OrganisationOut)
@@ -227,7 +235,9 @@ def _contact(request: HttpRequest, contact_id: int) -> PointOfContact:
 
 
 @router.get("/contacts", response=list[ContactOut])
-def list_contacts(request: HttpRequest, organisation: int | None = None, active: bool | None = None) -> QuerySet[PointOfContact]:
+def list_contacts(
+    request: HttpRequest, organisation: int | None = None, active: bool | None = None
+) -> QuerySet[PointOfContact]:
     _directory_reader(request)
     qs = PointOfContact.objects.all()
     if organisation is not None:
@@ -251,7 +261,9 @@ def get_contact(request: HttpRequest, contact_id: int) -> PointOfContact:
 
 @router.patch("/contacts/{contact_id}", response=ContactOut)
 def update_contact(request: HttpRequest, contact_id: int, body: ContactPatch) -> PointOfContact:
-    return services.update(user_of(request), _contact(request, contact_id), body.model_dump(exclude_unset=True))
+    return services.update(
+        user_of(request), _contact(request, contact_id), body.model_dump(exclude_unset=True)
+    )
 
 
 @router.post("/contacts/{contact_id}/deactivate", response=ContactOut)
@@ -372,7 +384,9 @@ def get_capability(request: HttpRequest, cap_id: int) -> Capability:
 
 @router.patch("/capabilities/{cap_id}", response=CapabilityOut)
 def update_capability(request: HttpRequest, cap_id: int, body: CapabilityPatch) -> Capability:
-    return services.update(user_of(request), _capability(request, cap_id), body.model_dump(exclude_unset=True))
+    return services.update(
+        user_of(request), _capability(request, cap_id), body.model_dump(exclude_unset=True)
+    )
 
 
 @router.post("/capabilities/{cap_id}/deactivate", response=CapabilityOut)
@@ -413,6 +427,8 @@ def _visible_users(user: User) -> QuerySet[User]:
     """Admins and coordinators see everyone; others their own organisation's colleagues."""
     if user.has_role(Role.ADMIN) or authz.is_coordinator(user):
         return User.objects.all()
+    if user.organisation_id is None:
+        return User.objects.filter(pk=user.pk)
     return User.objects.filter(organisation_id=user.organisation_id)
 
 
@@ -448,7 +464,9 @@ def get_user(request: HttpRequest, user_id: int) -> User:
 
 @router.patch("/users/{user_id}", response=UserOut)
 def update_user(request: HttpRequest, user_id: int, body: UserPatch) -> User:
-    return services.update(user_of(request), _user(request, user_id), body.model_dump(exclude_unset=True))
+    return services.update(
+        user_of(request), _user(request, user_id), body.model_dump(exclude_unset=True)
+    )
 
 
 @router.post("/users/{user_id}/deactivate", response=UserOut)
@@ -505,5 +523,3 @@ def revoke_token(request: HttpRequest, key_id: str) -> ApiToken:
     if row is None:
         raise NotFound(f"token {key_id} not found")
     return services.revoke_token(actor, row)
-
-

@@ -174,8 +174,12 @@ class Capability(models.Model):
             models.CheckConstraint(
                 condition=Q(service_type__in=ServiceType.values), name="capability_service_valid"
             ),
-            models.CheckConstraint(condition=Q(depth__in=Depth.values), name="capability_depth_valid"),
-            models.CheckConstraint(condition=Q(max_concurrent__gte=1), name="capability_capacity_pos"),
+            models.CheckConstraint(
+                condition=Q(depth__in=Depth.values), name="capability_depth_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent__gte=1), name="capability_capacity_pos"
+            ),
             models.CheckConstraint(
                 condition=Q(remote=True) | Q(on_site=True), name="capability_remote_or_on_site"
             ),
@@ -205,7 +209,7 @@ class User(AbstractUser):
     )
     roles = models.JSONField(default=list, blank=True)
 
-    objects: ClassVar[VciscUserManager] = VciscUserManager()  # type: ignore[assignment]
+    objects: ClassVar[VciscUserManager] = VciscUserManager()
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = ["username"]
@@ -237,7 +241,8 @@ class ApiToken(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(expires_at__gt=models.F("created_at")), name="token_expires_after_creation"
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="token_expires_after_creation",
             )
         ]
 

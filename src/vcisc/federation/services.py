@@ -89,7 +89,9 @@ def _require_user_admin(actor: User | None) -> None:
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _check_list(field: str, values: Iterable[str], allowed: Iterable[str] | None = None) -> list[str]:
+def _check_list(
+    field: str, values: Iterable[str], allowed: Iterable[str] | None = None
+) -> list[str]:
     items = list(values)
     if allowed is not None:
         allowed_set = set(allowed)
@@ -198,7 +200,9 @@ def _require_edit_rights(actor: User | None, obj: models.Model) -> None:
         raise TypeError(type(obj))
 
 
-def update(actor: User | None, obj: M, changes: Mapping[str, Any], *, now: datetime | None = None) -> M:
+def update(
+    actor: User | None, obj: M, changes: Mapping[str, Any], *, now: datetime | None = None
+) -> M:
     """Change editable fields of a directory entry; audit before/after."""
     now = _now(now)
     _require_edit_rights(actor, obj)
@@ -207,7 +211,7 @@ def update(actor: User | None, obj: M, changes: Mapping[str, Any], *, now: datet
     if unknown:
         raise Invalid(unknown[0], "cannot be changed here")
     with transaction.atomic():
-        locked = type(obj)._default_manager.select_for_update().get(pk=obj.pk)  # type: ignore[attr-defined]
+        locked = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         before = snapshot(locked)
         for name, value in changes.items():
             setattr(locked, name, value)
@@ -222,7 +226,7 @@ def update(actor: User | None, obj: M, changes: Mapping[str, Any], *, now: datet
         except IntegrityError as exc:
             raise Conflict(f"conflicts with an existing entry: {_integrity_hint(exc)}") from None
         audit(actor, "update", locked, now=now, before=before, after=snapshot(locked))
-    return locked  # type: ignore[no-any-return]
+    return locked
 
 
 def deactivate(actor: User | None, obj: M, *, now: datetime | None = None) -> M:
@@ -231,7 +235,7 @@ def deactivate(actor: User | None, obj: M, *, now: datetime | None = None) -> M:
     _require_edit_rights(actor, obj)
     field = "is_active" if isinstance(obj, User) else "active"
     with transaction.atomic():
-        locked = type(obj)._default_manager.select_for_update().get(pk=obj.pk)  # type: ignore[attr-defined]
+        locked = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         if not getattr(locked, field):
             raise Conflict("already deactivated")
         before = snapshot(locked)
@@ -241,14 +245,19 @@ def deactivate(actor: User | None, obj: M, *, now: datetime | None = None) -> M:
             # A deactivated person's tokens die with the account.
             ApiToken.objects.filter(user=locked, revoked_at__isnull=True).update(revoked_at=now)
         audit(actor, "deactivate", locked, now=now, before=before, after=snapshot(locked))
-    return locked  # type: ignore[no-any-return]
+    return locked
 
 
 # --- creation -----------------------------------------------------------------------------------
 
 
 def create_nation(
-    actor: User | None, *, code: str, name: str, kind: str, eu_member: bool = False,
+    actor: User | None,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    eu_member: bool = False,
     now: datetime | None = None,
 ) -> Nation:
     _require_operator(actor)
@@ -267,8 +276,13 @@ def _check_org_shape(org: Organisation) -> None:
 
 
 def create_organisation(
-    actor: User | None, *, name: str, kind: str, nation_code: str | None,
-    short_name: str = "", now: datetime | None = None,
+    actor: User | None,
+    *,
+    name: str,
+    kind: str,
+    nation_code: str | None,
+    short_name: str = "",
+    now: datetime | None = None,
 ) -> Organisation:
     _require_operator(actor)
     nation = None
@@ -307,8 +321,14 @@ def create_capability(
 
 
 def create_user(
-    actor: User | None, *, email: str, organisation_id: int | None, roles: list[str],
-    password: str | None = None, first_name: str = "", last_name: str = "",
+    actor: User | None,
+    *,
+    email: str,
+    organisation_id: int | None,
+    roles: list[str],
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
     now: datetime | None = None,
 ) -> User:
     """Create a person. Without a password the account can use API tokens only."""
@@ -318,9 +338,15 @@ def create_user(
     org = _active_org(organisation_id) if organisation_id is not None else None
     if Role.COORDINATOR.value in roles and not (org and org.is_secretariat):
         raise Invalid("roles", "the coordinator role belongs to secretariat users")
-    user = User(email=email, username=email, organisation=org, roles=roles,
-                first_name=first_name, last_name=last_name,
-                is_staff=Role.ADMIN.value in roles)  # operators reach Django's admin
+    user = User(
+        email=email,
+        username=email,
+        organisation=org,
+        roles=roles,
+        first_name=first_name,
+        last_name=last_name,
+        is_staff=Role.ADMIN.value in roles,
+    )  # operators reach Django's admin
     if password:
         from django.contrib.auth.password_validation import validate_password
 
@@ -338,7 +364,12 @@ def create_user(
 
 
 def create_token(
-    actor: User | None, user: User, *, days: int, name: str = "", now: datetime | None = None,
+    actor: User | None,
+    user: User,
+    *,
+    days: int,
+    name: str = "",
+    now: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token; return the row and the token text, which is never stored or shown again."""
     now = _now(now)
@@ -350,8 +381,12 @@ def create_token(
         raise Invalid("days", "must be between 1 and 3650")
     new = tokens.new_token()
     row = ApiToken(
-        user=user, key_id=new.key_id, digest=tokens.digest(new.secret), name=name,
-        created_at=now, expires_at=now + timedelta(days=days),
+        user=user,
+        key_id=new.key_id,
+        digest=tokens.digest(new.secret),
+        name=name,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
     )
     with transaction.atomic():
         row.save()
@@ -384,7 +419,9 @@ def authenticate_token(text: str, *, now: datetime | None = None) -> User:
     if parts is None:
         raise TokenRejected("malformed token")
     key_id, secret = parts
-    row = ApiToken.objects.select_related("user", "user__organisation").filter(key_id=key_id).first()
+    row = (
+        ApiToken.objects.select_related("user", "user__organisation").filter(key_id=key_id).first()
+    )
     if row is None or not tokens.matches(secret, row.digest):
         raise TokenRejected("unknown token")
     if row.revoked_at is not None:

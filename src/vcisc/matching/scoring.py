@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "WEIGHTS",
-    "CapabilityFacts",
     "Candidate",
+    "CapabilityFacts",
     "Exclusion",
     "MatchResult",
     "Need",
@@ -196,7 +196,9 @@ def _score(need: Need, org: OrganisationFacts, usable: list[CapabilityFacts]) ->
     else:
         fraction, have = _fraction(wanted_ics, (c.ics_protocols | c.ics_vendors for c in chosen))
         detail = f"knows {', '.join(sorted(have))}" if have else "knows none of them"
-        reasons.append(Reason("ics", w * fraction, w, f"{detail} of {', '.join(sorted(wanted_ics))}"))
+        reasons.append(
+            Reason("ics", w * fraction, w, f"{detail} of {', '.join(sorted(wanted_ics))}")
+        )
 
     w = WEIGHTS["languages"]
     if not need.languages:
@@ -231,13 +233,24 @@ def _score(need: Need, org: OrganisationFacts, usable: list[CapabilityFacts]) ->
     if hours is None:
         reasons.append(Reason("response-time", w / 2, w, "no past responses to judge by"))
     else:
-        factor = 1.0 if hours <= 1 else 0.8 if hours <= 4 else 0.6 if hours <= 12 else 0.4 if hours <= 24 else 0.2
+        factor = (
+            1.0
+            if hours <= 1
+            else 0.8
+            if hours <= 4
+            else 0.6
+            if hours <= 12
+            else 0.4
+            if hours <= 24
+            else 0.2
+        )
         reasons.append(
             Reason("response-time", w * factor, w, f"median {hours:.1f} h from routing to offer")
         )
 
-    score = round(sum(r.points for r in reasons), 2)
     rounded = tuple(Reason(r.factor, round(r.points, 2), r.max_points, r.detail) for r in reasons)
+    # The total is the sum of the parts as shown, so the reasons always add up to the score.
+    score = round(sum(r.points for r in rounded), 2)
     return Candidate(
         organisation_id=org.id,
         organisation_name=org.name,

@@ -56,10 +56,13 @@ def _on_call_orgs(now: datetime) -> set[int]:
 def _median_response_hours() -> dict[int, float]:
     """Per organisation: median hours from being routed a request to offering on it."""
     routed = {
-        (r, o): at for r, o, at in Routing.objects.values_list("rfa_id", "organisation_id", "routed_at")
+        (r, o): at
+        for r, o, at in Routing.objects.values_list("rfa_id", "organisation_id", "routed_at")
     }
     delays: dict[int, list[float]] = defaultdict(list)
-    for rfa_id, org_id, created in Offer.objects.values_list("rfa_id", "organisation_id", "created_at"):
+    for rfa_id, org_id, created in Offer.objects.values_list(
+        "rfa_id", "organisation_id", "created_at"
+    ):
         at = routed.get((rfa_id, org_id))
         if at is not None and created >= at:
             delays[org_id].append((created - at).total_seconds() / 3600)
@@ -70,15 +73,27 @@ def organisation_facts(now: datetime) -> list[OrganisationFacts]:
     """Everything the scorer needs, in a handful of queries regardless of catalogue size."""
     caps: dict[int, list[CapabilityFacts]] = defaultdict(list)
     for c in Capability.objects.filter(active=True).values(
-        "id", "organisation_id", "service_type", "depth", "sectors", "ics_protocols",
-        "ics_vendors", "languages", "max_concurrent", "legal_conditions",
+        "id",
+        "organisation_id",
+        "service_type",
+        "depth",
+        "sectors",
+        "ics_protocols",
+        "ics_vendors",
+        "languages",
+        "max_concurrent",
+        "legal_conditions",
     ):
         caps[c["organisation_id"]].append(
             CapabilityFacts(
-                id=c["id"], service_type=c["service_type"], depth=c["depth"],
-                sectors=frozenset(c["sectors"]), ics_protocols=frozenset(c["ics_protocols"]),
+                id=c["id"],
+                service_type=c["service_type"],
+                depth=c["depth"],
+                sectors=frozenset(c["sectors"]),
+                ics_protocols=frozenset(c["ics_protocols"]),
                 ics_vendors=frozenset(v.lower() for v in c["ics_vendors"]),
-                languages=frozenset(c["languages"]), max_concurrent=c["max_concurrent"],
+                languages=frozenset(c["languages"]),
+                max_concurrent=c["max_concurrent"],
                 legal_conditions=frozenset(c["legal_conditions"]),
             )
         )
@@ -97,7 +112,9 @@ def organisation_facts(now: datetime) -> list[OrganisationFacts]:
         nation = org.nation
         facts.append(
             OrganisationFacts(
-                id=org.pk, name=org.name, kind=org.kind,
+                id=org.pk,
+                name=org.name,
+                kind=org.kind,
                 nation=nation.code if nation else None,
                 nation_kind=nation.kind if nation else None,
                 nation_in_eu=bool(nation and nation.eu_member),

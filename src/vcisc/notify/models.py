@@ -31,7 +31,9 @@ class OutboxMessage(models.Model):
     body = models.TextField(max_length=20000)
     payload = models.JSONField(default=dict, blank=True)
     rfa_id = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -42,3 +44,6 @@ class OutboxMessage(models.Model):
                 condition=Q(status__in=OutboxStatus.values), name="outbox_status_valid"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to contact {self.contact_id} ({self.status})"

@@ -28,24 +28,42 @@ def _channels(contact: object) -> list[str]:
     ]
 
 
-def _queue(org: Organisation, kind: str, subject: str, body: str, payload: dict[str, object],
-           rfa_id: int, now: datetime) -> int:
+def _queue(
+    org: Organisation,
+    kind: str,
+    subject: str,
+    body: str,
+    payload: dict[str, object],
+    rfa_id: int,
+    now: datetime,
+) -> int:
     contacts = list(org.contacts.filter(active=True))
     OutboxMessage.objects.bulk_create(
         OutboxMessage(
-            created_at=now, kind=kind, organisation=org, contact=c, channels=_channels(c),
-            subject=subject, body=body, payload=payload, rfa_id=rfa_id,
+            created_at=now,
+            kind=kind,
+            organisation=org,
+            contact=c,
+            channels=_channels(c),
+            subject=subject,
+            body=body,
+            payload=payload,
+            rfa_id=rfa_id,
         )
         for c in contacts
     )
     return len(contacts)
 
 
-def routing_summary(rfa: RequestForAssistance, recipient: Organisation) -> tuple[str, str, dict[str, object]]:
+def routing_summary(
+    rfa: RequestForAssistance, recipient: Organisation
+) -> tuple[str, str, dict[str, object]]:
     """Subject, body and payload for a routed organisation, content only if its TLP allows."""
     tlp = Tlp(rfa.tlp)
     nation = rfa.requester.nation
-    subject = f"[{tlp.label}] {rfa.reference}: assistance requested ({', '.join(rfa.services_needed)})"
+    subject = (
+        f"[{tlp.label}] {rfa.reference}: assistance requested ({', '.join(rfa.services_needed)})"
+    )
     lines = [
         f"{rfa.reference} was routed to {recipient.name} by the secretariat.",
         f"Requesting nation: {nation.name if nation else '-'}",
@@ -54,14 +72,20 @@ def routing_summary(rfa: RequestForAssistance, recipient: Organisation) -> tuple
         f"First offer due: {rfa.first_offer_due.isoformat() if rfa.first_offer_due else '-'}",
     ]
     payload: dict[str, object] = {
-        "rfa_id": rfa.pk, "reference": rfa.reference, "tlp": rfa.tlp, "severity": rfa.severity,
-        "sector": rfa.sector, "services_needed": rfa.services_needed,
+        "rfa_id": rfa.pk,
+        "reference": rfa.reference,
+        "tlp": rfa.tlp,
+        "severity": rfa.severity,
+        "sector": rfa.sector,
+        "services_needed": rfa.services_needed,
     }
     if tlp is not Tlp.RED:
         lines.insert(1, f"Title: {rfa.title}")
         payload["title"] = rfa.title
     else:
-        lines.append("Content is TLP:RED and is shared only with the engagement's named participants.")
+        lines.append(
+            "Content is TLP:RED and is shared only with the engagement's named participants."
+        )
     return subject, "\n".join(lines), payload
 
 
@@ -76,7 +100,8 @@ def queue_offer(rfa: RequestForAssistance, offer: Offer, *, now: datetime) -> in
     subject = f"[{Tlp(rfa.tlp).label}] {rfa.reference}: offer from {offer.organisation.name}"
     body = (
         f"{offer.organisation.name} offered help on {rfa.reference}: team of {offer.team_size}, "
-        f"available {offer.available_from:%Y-%m-%d %H:%M} to {offer.available_until:%Y-%m-%d %H:%M} UTC."
+        f"available {offer.available_from:%Y-%m-%d %H:%M} "
+        f"to {offer.available_until:%Y-%m-%d %H:%M} UTC."
     )
     payload: dict[str, object] = {"rfa_id": rfa.pk, "offer_id": offer.pk}
     return _queue(rfa.requester, "offer.received", subject, body, payload, rfa.pk, now)

@@ -5,109 +5,226 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Offer',
+            name="Offer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('proposed', 'proposed'), ('accepted', 'accepted'), ('declined', 'declined'), ('withdrawn', 'withdrawn'), ('active', 'active'), ('completed', 'completed')], max_length=12)),
-                ('services', models.JSONField(blank=True, default=list)),
-                ('scope', models.TextField(max_length=5000)),
-                ('team_size', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(500)])),
-                ('available_from', models.DateTimeField()),
-                ('available_until', models.DateTimeField()),
-                ('remote', models.BooleanField(default=True)),
-                ('on_site', models.BooleanField(default=False)),
-                ('conditions', models.TextField(blank=True, max_length=5000)),
-                ('created_at', models.DateTimeField()),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True, max_length=2000)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "proposed"),
+                            ("accepted", "accepted"),
+                            ("declined", "declined"),
+                            ("withdrawn", "withdrawn"),
+                            ("active", "active"),
+                            ("completed", "completed"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("services", models.JSONField(blank=True, default=list)),
+                ("scope", models.TextField(max_length=5000)),
+                (
+                    "team_size",
+                    models.PositiveIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(500),
+                        ]
+                    ),
+                ),
+                ("available_from", models.DateTimeField()),
+                ("available_until", models.DateTimeField()),
+                ("remote", models.BooleanField(default=True)),
+                ("on_site", models.BooleanField(default=False)),
+                ("conditions", models.TextField(blank=True, max_length=5000)),
+                ("created_at", models.DateTimeField()),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True, max_length=2000)),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RequestForAssistance',
+            name="RequestForAssistance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=20, unique=True)),
-                ('state', models.CharField(choices=[('draft', 'draft'), ('submitted', 'submitted'), ('triage', 'triage'), ('needs-info', 'needs-info'), ('rejected', 'rejected'), ('circulated', 'circulated'), ('offer-accepted', 'offer-accepted'), ('active', 'active'), ('reporting', 'reporting'), ('closed', 'closed'), ('expired', 'expired'), ('withdrawn', 'withdrawn')], max_length=20)),
-                ('tlp', models.CharField(choices=[('clear', 'TLP:CLEAR'), ('green', 'TLP:GREEN'), ('amber', 'TLP:AMBER'), ('amber+strict', 'TLP:AMBER+STRICT'), ('red', 'TLP:RED')], max_length=12)),
-                ('is_exercise', models.BooleanField(default=False)),
-                ('title', models.CharField(max_length=200)),
-                ('affected_entity', models.CharField(max_length=200)),
-                ('description', models.TextField(max_length=20000)),
-                ('rsit_class', models.CharField(max_length=40)),
-                ('rsit_type', models.CharField(max_length=60)),
-                ('impact', models.TextField(blank=True, max_length=10000)),
-                ('measures_taken', models.TextField(blank=True, max_length=10000)),
-                ('other_support', models.TextField(blank=True, max_length=5000)),
-                ('handling_caveats', models.TextField(blank=True, max_length=5000)),
-                ('legal_requirements', models.JSONField(blank=True, default=list)),
-                ('involves_personal_data', models.BooleanField(default=False)),
-                ('excluded_nations', models.JSONField(blank=True, default=list)),
-                ('excluded_organisations', models.JSONField(blank=True, default=list)),
-                ('sector', models.CharField(max_length=60)),
-                ('severity', models.PositiveSmallIntegerField(choices=[(0, '0 Baseline (white)'), (1, '1 Low (green)'), (2, '2 Medium (yellow)'), (3, '3 High (orange)'), (4, '4 Severe (red)'), (5, '5 Emergency (black)')], validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(5)])),
-                ('eu_impact', models.CharField(blank=True, choices=[('red', 'Red (very large)'), ('yellow', 'Yellow (large)'), ('green', 'Green (minor)'), ('white', 'White (none)')], max_length=10)),
-                ('services_needed', models.JSONField(blank=True, default=list)),
-                ('urgency', models.CharField(choices=[('immediate', 'Immediately'), ('hours', 'Within hours'), ('days', 'Within days'), ('weeks', 'Within weeks')], max_length=12)),
-                ('languages', models.JSONField(blank=True, default=list)),
-                ('ics_protocols', models.JSONField(blank=True, default=list)),
-                ('ics_vendors', models.JSONField(blank=True, default=list)),
-                ('needed_by', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('triaged_at', models.DateTimeField(blank=True, null=True)),
-                ('circulated_at', models.DateTimeField(blank=True, null=True)),
-                ('first_offer_at', models.DateTimeField(blank=True, null=True)),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('triage_due', models.DateTimeField(blank=True, null=True)),
-                ('first_offer_due', models.DateTimeField(blank=True, null=True)),
-                ('acceptance_due', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=20, unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "draft"),
+                            ("submitted", "submitted"),
+                            ("triage", "triage"),
+                            ("needs-info", "needs-info"),
+                            ("rejected", "rejected"),
+                            ("circulated", "circulated"),
+                            ("offer-accepted", "offer-accepted"),
+                            ("active", "active"),
+                            ("reporting", "reporting"),
+                            ("closed", "closed"),
+                            ("expired", "expired"),
+                            ("withdrawn", "withdrawn"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "tlp",
+                    models.CharField(
+                        choices=[
+                            ("clear", "TLP:CLEAR"),
+                            ("green", "TLP:GREEN"),
+                            ("amber", "TLP:AMBER"),
+                            ("amber+strict", "TLP:AMBER+STRICT"),
+                            ("red", "TLP:RED"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("is_exercise", models.BooleanField(default=False)),
+                ("title", models.CharField(max_length=200)),
+                ("affected_entity", models.CharField(max_length=200)),
+                ("description", models.TextField(max_length=20000)),
+                ("rsit_class", models.CharField(max_length=40)),
+                ("rsit_type", models.CharField(max_length=60)),
+                ("impact", models.TextField(blank=True, max_length=10000)),
+                ("measures_taken", models.TextField(blank=True, max_length=10000)),
+                ("other_support", models.TextField(blank=True, max_length=5000)),
+                ("handling_caveats", models.TextField(blank=True, max_length=5000)),
+                ("legal_requirements", models.JSONField(blank=True, default=list)),
+                ("involves_personal_data", models.BooleanField(default=False)),
+                ("excluded_nations", models.JSONField(blank=True, default=list)),
+                ("excluded_organisations", models.JSONField(blank=True, default=list)),
+                ("sector", models.CharField(max_length=60)),
+                (
+                    "severity",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "0 Baseline (white)"),
+                            (1, "1 Low (green)"),
+                            (2, "2 Medium (yellow)"),
+                            (3, "3 High (orange)"),
+                            (4, "4 Severe (red)"),
+                            (5, "5 Emergency (black)"),
+                        ],
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                (
+                    "eu_impact",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("red", "Red (very large)"),
+                            ("yellow", "Yellow (large)"),
+                            ("green", "Green (minor)"),
+                            ("white", "White (none)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("services_needed", models.JSONField(blank=True, default=list)),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[
+                            ("immediate", "Immediately"),
+                            ("hours", "Within hours"),
+                            ("days", "Within days"),
+                            ("weeks", "Within weeks"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("languages", models.JSONField(blank=True, default=list)),
+                ("ics_protocols", models.JSONField(blank=True, default=list)),
+                ("ics_vendors", models.JSONField(blank=True, default=list)),
+                ("needed_by", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("triaged_at", models.DateTimeField(blank=True, null=True)),
+                ("circulated_at", models.DateTimeField(blank=True, null=True)),
+                ("first_offer_at", models.DateTimeField(blank=True, null=True)),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("triage_due", models.DateTimeField(blank=True, null=True)),
+                ("first_offer_due", models.DateTimeField(blank=True, null=True)),
+                ("acceptance_due", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'request for assistance',
-                'verbose_name_plural': 'requests for assistance',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "request for assistance",
+                "verbose_name_plural": "requests for assistance",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Routing',
+            name="Routing",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('routed_at', models.DateTimeField()),
-                ('suggested', models.BooleanField(default=False, help_text='chosen from the ranked matches')),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('reasons', models.JSONField(blank=True, default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("routed_at", models.DateTimeField()),
+                (
+                    "suggested",
+                    models.BooleanField(default=False, help_text="chosen from the ranked matches"),
+                ),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("reasons", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'ordering': ['routed_at', 'id'],
+                "ordering": ["routed_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='TimelineEntry',
+            name="TimelineEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('kind', models.CharField(max_length=40)),
-                ('summary', models.CharField(max_length=500)),
-                ('participants_only', models.BooleanField(default=False, help_text='engagement content: only participants read it')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("kind", models.CharField(max_length=40)),
+                ("summary", models.CharField(max_length=500)),
+                (
+                    "participants_only",
+                    models.BooleanField(
+                        default=False, help_text="engagement content: only participants read it"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'timeline entries',
-                'ordering': ['at', 'id'],
+                "verbose_name_plural": "timeline entries",
+                "ordering": ["at", "id"],
             },
         ),
     ]

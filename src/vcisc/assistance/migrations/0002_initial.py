@@ -6,123 +6,236 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assistance', '0001_initial'),
-        ('federation', '0001_initial'),
+        ("assistance", "0001_initial"),
+        ("federation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='offer',
-            name='capability',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='offers', to='federation.capability'),
+            model_name="offer",
+            name="capability",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="offers",
+                to="federation.capability",
+            ),
         ),
         migrations.AddField(
-            model_name='offer',
-            name='created_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="offer",
+            name="created_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='offer',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='offers', to='federation.organisation'),
+            model_name="offer",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="offers",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='requestforassistance',
-            name='created_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="requestforassistance",
+            name="created_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='requestforassistance',
-            name='requester',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='requests', to='federation.organisation'),
+            model_name="requestforassistance",
+            name="requester",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="requests",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='offer',
-            name='rfa',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='offers', to='assistance.requestforassistance'),
+            model_name="offer",
+            name="rfa",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="offers",
+                to="assistance.requestforassistance",
+            ),
         ),
         migrations.AddField(
-            model_name='routing',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='routings', to='federation.organisation'),
+            model_name="routing",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="routings",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='routing',
-            name='rfa',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='routings', to='assistance.requestforassistance'),
+            model_name="routing",
+            name="rfa",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="routings",
+                to="assistance.requestforassistance",
+            ),
         ),
         migrations.AddField(
-            model_name='routing',
-            name='routed_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="routing",
+            name="routed_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='timelineentry',
-            name='actor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="timelineentry",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='timelineentry',
-            name='actor_organisation',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="timelineentry",
+            name="actor_organisation",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='timelineentry',
-            name='audience',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="timelineentry",
+            name="audience",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='timelineentry',
-            name='rfa',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='timeline', to='assistance.requestforassistance'),
+            model_name="timelineentry",
+            name="rfa",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="timeline",
+                to="assistance.requestforassistance",
+            ),
         ),
         migrations.AddIndex(
-            model_name='requestforassistance',
-            index=models.Index(fields=['state'], name='assistance__state_c20774_idx'),
+            model_name="requestforassistance",
+            index=models.Index(fields=["state"], name="assistance__state_c20774_idx"),
         ),
         migrations.AddIndex(
-            model_name='requestforassistance',
-            index=models.Index(fields=['requester', 'state'], name='assistance__request_6d4bdb_idx'),
+            model_name="requestforassistance",
+            index=models.Index(
+                fields=["requester", "state"], name="assistance__request_6d4bdb_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestforassistance',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['draft', 'submitted', 'triage', 'needs-info', 'rejected', 'circulated', 'offer-accepted', 'active', 'reporting', 'closed', 'expired', 'withdrawn'])), name='rfa_state_valid'),
+            model_name="requestforassistance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        [
+                            "draft",
+                            "submitted",
+                            "triage",
+                            "needs-info",
+                            "rejected",
+                            "circulated",
+                            "offer-accepted",
+                            "active",
+                            "reporting",
+                            "closed",
+                            "expired",
+                            "withdrawn",
+                        ],
+                    )
+                ),
+                name="rfa_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestforassistance',
-            constraint=models.CheckConstraint(condition=models.Q(('tlp__in', ['clear', 'green', 'amber', 'amber+strict', 'red'])), name='rfa_tlp_valid'),
+            model_name="requestforassistance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tlp__in", ["clear", "green", "amber", "amber+strict", "red"])),
+                name="rfa_tlp_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestforassistance',
-            constraint=models.CheckConstraint(condition=models.Q(('severity__gte', 0), ('severity__lte', 5)), name='rfa_severity_range'),
+            model_name="requestforassistance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("severity__gte", 0), ("severity__lte", 5)),
+                name="rfa_severity_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestforassistance',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['draft', 'withdrawn']), ('submitted_at__isnull', False), _connector='OR'), name='rfa_submitted_has_time'),
+            model_name="requestforassistance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("state__in", ["draft", "withdrawn"]),
+                    ("submitted_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="rfa_submitted_has_time",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['proposed', 'accepted', 'declined', 'withdrawn', 'active', 'completed'])), name='offer_state_valid'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        ["proposed", "accepted", "declined", "withdrawn", "active", "completed"],
+                    )
+                ),
+                name="offer_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('available_until__gt', models.F('available_from'))), name='offer_window_ordered'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("available_until__gt", models.F("available_from"))),
+                name="offer_window_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('remote', True), ('on_site', True), _connector='OR'), name='offer_mode'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remote", True), ("on_site", True), _connector="OR"),
+                name="offer_mode",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='offer',
-            constraint=models.CheckConstraint(condition=models.Q(('team_size__gte', 1)), name='offer_team_size_pos'),
+            model_name="offer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("team_size__gte", 1)), name="offer_team_size_pos"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routing',
-            constraint=models.UniqueConstraint(fields=('rfa', 'organisation'), name='routing_once_per_org'),
+            model_name="routing",
+            constraint=models.UniqueConstraint(
+                fields=("rfa", "organisation"), name="routing_once_per_org"
+            ),
         ),
     ]

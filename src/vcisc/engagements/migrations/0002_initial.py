@@ -6,133 +6,232 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assistance', '0002_initial'),
-        ('engagements', '0001_initial'),
-        ('federation', '0001_initial'),
+        ("assistance", "0002_initial"),
+        ("engagements", "0001_initial"),
+        ("federation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='afteractionreview',
-            name='author',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="afteractionreview",
+            name="author",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='engagement',
-            name='rfa',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='engagement', to='assistance.requestforassistance'),
+            model_name="engagement",
+            name="rfa",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="engagement",
+                to="assistance.requestforassistance",
+            ),
         ),
         migrations.AddField(
-            model_name='afteractionreview',
-            name='engagement',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='review', to='engagements.engagement'),
+            model_name="afteractionreview",
+            name="engagement",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="review",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='engagementmember',
-            name='engagement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='members', to='engagements.engagement'),
+            model_name="engagementmember",
+            name="engagement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="members",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='engagementmember',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="engagementmember",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='note',
-            name='author',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="note",
+            name="author",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='note',
-            name='engagement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='engagements.engagement'),
+            model_name="note",
+            name="engagement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='note',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="note",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='participant',
-            name='engagement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='engagements.engagement'),
+            model_name="participant",
+            name="engagement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="participants",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='participant',
-            name='offer',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='assistance.offer'),
+            model_name="participant",
+            name="offer",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="assistance.offer",
+            ),
         ),
         migrations.AddField(
-            model_name='participant',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="participant",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='situationreport',
-            name='author',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="situationreport",
+            name="author",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='situationreport',
-            name='engagement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='engagements.engagement'),
+            model_name="situationreport",
+            name="engagement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='situationreport',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="situationreport",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='assignee',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="task",
+            name="assignee",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='author',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="task",
+            name="author",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='engagement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='engagements.engagement'),
+            model_name="task",
+            name="engagement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="engagements.engagement",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='organisation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='federation.organisation'),
+            model_name="task",
+            name="organisation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="federation.organisation",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='afteractionreview',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__isnull', True), models.Q(('rating__gte', 1), ('rating__lte', 5)), _connector='OR'), name='aar_rating_range'),
+            model_name="afteractionreview",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("rating__isnull", True),
+                    models.Q(("rating__gte", 1), ("rating__lte", 5)),
+                    _connector="OR",
+                ),
+                name="aar_rating_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='engagementmember',
-            constraint=models.UniqueConstraint(fields=('engagement', 'user'), name='member_once'),
+            model_name="engagementmember",
+            constraint=models.UniqueConstraint(fields=("engagement", "user"), name="member_once"),
         ),
         migrations.AddConstraint(
-            model_name='note',
-            constraint=models.CheckConstraint(condition=models.Q(('tlp__in', ['clear', 'green', 'amber', 'amber+strict', 'red'])), name='note_tlp_valid'),
+            model_name="note",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tlp__in", ["clear", "green", "amber", "amber+strict", "red"])),
+                name="note_tlp_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='participant',
-            constraint=models.UniqueConstraint(fields=('engagement', 'organisation'), name='participant_once'),
+            model_name="participant",
+            constraint=models.UniqueConstraint(
+                fields=("engagement", "organisation"), name="participant_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='situationreport',
-            constraint=models.CheckConstraint(condition=models.Q(('tlp__in', ['clear', 'green', 'amber', 'amber+strict', 'red'])), name='sitrep_tlp_valid'),
+            model_name="situationreport",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tlp__in", ["clear", "green", "amber", "amber+strict", "red"])),
+                name="sitrep_tlp_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.CheckConstraint(condition=models.Q(('outcome__in', ['pending', 'ongoing', 'successful', 'failed', 'cancelled', 'unknown'])), name='task_outcome_valid'),
+            model_name="task",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "outcome__in",
+                        ["pending", "ongoing", "successful", "failed", "cancelled", "unknown"],
+                    )
+                ),
+                name="task_outcome_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.CheckConstraint(condition=models.Q(('tlp__in', ['clear', 'green', 'amber', 'amber+strict', 'red'])), name='task_tlp_valid'),
+            model_name="task",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tlp__in", ["clear", "green", "amber", "amber+strict", "red"])),
+                name="task_tlp_valid",
+            ),
         ),
     ]

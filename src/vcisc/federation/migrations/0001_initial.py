@@ -4,172 +4,436 @@ import django.contrib.auth.validators
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import vcisc.federation.models
 from django.conf import settings
 from django.db import migrations, models
 
+import vcisc.federation.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Nation',
+            name="Nation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=2, unique=True, validators=[django.core.validators.RegexValidator('^[A-Z]{2}$', 'an ISO 3166-1 alpha-2 code, upper case')])),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('member', 'Member'), ('partner', 'Partner'), ('observer', 'Observer')], max_length=16)),
-                ('eu_member', models.BooleanField(default=False)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=2,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z]{2}$", "an ISO 3166-1 alpha-2 code, upper case"
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("member", "Member"),
+                            ("partner", "Partner"),
+                            ("observer", "Observer"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("eu_member", models.BooleanField(default=False)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['member', 'partner', 'observer'])), name='nation_kind_valid'), models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Z]{2}$')), name='nation_code_iso')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("kind__in", ["member", "partner", "observer"])),
+                        name="nation_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("code__regex", "^[A-Z]{2}$")), name="nation_code_iso"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Organisation',
+            name="Organisation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('short_name', models.CharField(blank=True, max_length=40)),
-                ('kind', models.CharField(choices=[('cert', 'CERT / CSIRT'), ('cyber-command', 'Cyber command'), ('law-enforcement', 'Law enforcement'), ('industry-partner', 'Trusted industry partner'), ('secretariat', 'Secretariat')], max_length=20)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('nation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='organisations', to='federation.nation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("short_name", models.CharField(blank=True, max_length=40)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("cert", "CERT / CSIRT"),
+                            ("cyber-command", "Cyber command"),
+                            ("law-enforcement", "Law enforcement"),
+                            ("industry-partner", "Trusted industry partner"),
+                            ("secretariat", "Secretariat"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "nation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="organisations",
+                        to="federation.nation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Capability',
+            name="Capability",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('service_type', models.CharField(choices=[('malware-analysis', 'Malware analysis and reverse engineering'), ('threat-intelligence', 'Cyber threat intelligence'), ('digital-forensics', 'Digital forensics'), ('incident-response', 'Incident response'), ('ics-ot-expertise', 'Industrial control systems / OT expertise'), ('law-enforcement-coordination', 'Law-enforcement coordination'), ('network-monitoring', 'Network monitoring')], max_length=40)),
-                ('depth', models.CharField(choices=[('basic', 'Basic'), ('advanced', 'Advanced'), ('expert', 'Expert')], default='advanced', max_length=10)),
-                ('description', models.TextField(blank=True, max_length=4000)),
-                ('sectors', models.JSONField(blank=True, default=list, help_text='empty = any sector')),
-                ('ics_protocols', models.JSONField(blank=True, default=list)),
-                ('ics_vendors', models.JSONField(blank=True, default=list)),
-                ('languages', models.JSONField(blank=True, default=list)),
-                ('max_concurrent', models.PositiveIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1)])),
-                ('remote', models.BooleanField(default=True)),
-                ('on_site', models.BooleanField(default=False)),
-                ('lead_time_hours', models.PositiveIntegerField(default=24)),
-                ('handling_conditions', models.TextField(blank=True, max_length=2000)),
-                ('legal_conditions', models.JSONField(blank=True, default=list)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='capabilities', to='federation.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "service_type",
+                    models.CharField(
+                        choices=[
+                            ("malware-analysis", "Malware analysis and reverse engineering"),
+                            ("threat-intelligence", "Cyber threat intelligence"),
+                            ("digital-forensics", "Digital forensics"),
+                            ("incident-response", "Incident response"),
+                            ("ics-ot-expertise", "Industrial control systems / OT expertise"),
+                            ("law-enforcement-coordination", "Law-enforcement coordination"),
+                            ("network-monitoring", "Network monitoring"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "depth",
+                    models.CharField(
+                        choices=[
+                            ("basic", "Basic"),
+                            ("advanced", "Advanced"),
+                            ("expert", "Expert"),
+                        ],
+                        default="advanced",
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.TextField(blank=True, max_length=4000)),
+                (
+                    "sectors",
+                    models.JSONField(blank=True, default=list, help_text="empty = any sector"),
+                ),
+                ("ics_protocols", models.JSONField(blank=True, default=list)),
+                ("ics_vendors", models.JSONField(blank=True, default=list)),
+                ("languages", models.JSONField(blank=True, default=list)),
+                (
+                    "max_concurrent",
+                    models.PositiveIntegerField(
+                        default=1, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("remote", models.BooleanField(default=True)),
+                ("on_site", models.BooleanField(default=False)),
+                ("lead_time_hours", models.PositiveIntegerField(default=24)),
+                ("handling_conditions", models.TextField(blank=True, max_length=2000)),
+                ("legal_conditions", models.JSONField(blank=True, default=list)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="capabilities",
+                        to="federation.organisation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'capabilities',
-                'ordering': ['organisation__name', 'service_type'],
+                "verbose_name_plural": "capabilities",
+                "ordering": ["organisation__name", "service_type"],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('email', models.EmailField(max_length=254, unique=True)),
-                ('roles', models.JSONField(blank=True, default=list)),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
-                ('organisation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='users', to='federation.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                (
+                    "first_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="first name"),
+                ),
+                (
+                    "last_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="last name"),
+                ),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="date joined"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, unique=True)),
+                ("roles", models.JSONField(blank=True, default=list)),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="users",
+                        to="federation.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['email'],
+                "ordering": ["email"],
             },
             managers=[
-                ('objects', vcisc.federation.models.VciscUserManager()),
+                ("objects", vcisc.federation.models.VciscUserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='PointOfContact',
+            name="PointOfContact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('webhook_url', models.URLField(blank=True)),
-                ('languages', models.JSONField(blank=True, default=list)),
-                ('time_zone', models.CharField(default='UTC', max_length=64)),
-                ('on_call', models.CharField(default='24/7', max_length=300)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='federation.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("webhook_url", models.URLField(blank=True)),
+                ("languages", models.JSONField(blank=True, default=list)),
+                ("time_zone", models.CharField(default="UTC", max_length=64)),
+                ("on_call", models.CharField(default="24/7", max_length=300)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="contacts",
+                        to="federation.organisation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'point of contact',
-                'verbose_name_plural': 'points of contact',
-                'ordering': ['organisation__name', 'name'],
+                "verbose_name": "point of contact",
+                "verbose_name_plural": "points of contact",
+                "ordering": ["organisation__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_id', models.CharField(max_length=16, unique=True)),
-                ('digest', models.CharField(max_length=64)),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key_id", models.CharField(max_length=16, unique=True)),
+                ("digest", models.CharField(max_length=64)),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='token_expires_after_creation')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                        name="token_expires_after_creation",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='organisation',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['cert', 'cyber-command', 'law-enforcement', 'industry-partner', 'secretariat'])), name='org_kind_valid'),
+            model_name="organisation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "kind__in",
+                        [
+                            "cert",
+                            "cyber-command",
+                            "law-enforcement",
+                            "industry-partner",
+                            "secretariat",
+                        ],
+                    )
+                ),
+                name="org_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organisation',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'secretariat'), ('nation__isnull', False), _connector='OR'), name='org_has_nation_unless_secretariat'),
+            model_name="organisation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "secretariat"), ("nation__isnull", False), _connector="OR"
+                ),
+                name="org_has_nation_unless_secretariat",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='capability',
-            constraint=models.CheckConstraint(condition=models.Q(('service_type__in', ['malware-analysis', 'threat-intelligence', 'digital-forensics', 'incident-response', 'ics-ot-expertise', 'law-enforcement-coordination', 'network-monitoring'])), name='capability_service_valid'),
+            model_name="capability",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "service_type__in",
+                        [
+                            "malware-analysis",
+                            "threat-intelligence",
+                            "digital-forensics",
+                            "incident-response",
+                            "ics-ot-expertise",
+                            "law-enforcement-coordination",
+                            "network-monitoring",
+                        ],
+                    )
+                ),
+                name="capability_service_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='capability',
-            constraint=models.CheckConstraint(condition=models.Q(('depth__in', ['basic', 'advanced', 'expert'])), name='capability_depth_valid'),
+            model_name="capability",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("depth__in", ["basic", "advanced", "expert"])),
+                name="capability_depth_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='capability',
-            constraint=models.CheckConstraint(condition=models.Q(('max_concurrent__gte', 1)), name='capability_capacity_pos'),
+            model_name="capability",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_concurrent__gte", 1)), name="capability_capacity_pos"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='capability',
-            constraint=models.CheckConstraint(condition=models.Q(('remote', True), ('on_site', True), _connector='OR'), name='capability_remote_or_on_site'),
+            model_name="capability",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("remote", True), ("on_site", True), _connector="OR"),
+                name="capability_remote_or_on_site",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pointofcontact',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('email', ''), _negated=True), models.Q(('phone', ''), _negated=True), models.Q(('webhook_url', ''), _negated=True), _connector='OR'), name='poc_has_a_channel'),
+            model_name="pointofcontact",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("email", ""), _negated=True),
+                    models.Q(("phone", ""), _negated=True),
+                    models.Q(("webhook_url", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="poc_has_a_channel",
+            ),
         ),
     ]
