@@ -114,6 +114,10 @@ def visible_requests(user: User) -> QuerySet[RequestForAssistance]:
     involved = Q(requester=org)
     not_draft = ~Q(state=RfaState.DRAFT)
     if org.is_secretariat:
+        if not user.has_role(Role.COORDINATOR):
+            # Operators (admin) and others at the secretariat run the platform; they do not
+            # thereby learn which nations asked for help.
+            return base.none()
         involved |= not_draft
     routed = Routing.objects.filter(rfa=OuterRef("pk"), organisation=org)
     participating = Participant.objects.filter(engagement__rfa=OuterRef("pk"), organisation=org)
