@@ -236,7 +236,7 @@ def cmd_nation(args: argparse.Namespace) -> None:
             )
     elif args.op == "create":
         n = services.create_nation(
-            None, code=args.code, name=args.name, kind=args.kind, eu_member=args.eu
+            None, code=args.code, name=args.name, kind=args.kind, eu_member=bool(args.eu)
         )
         print(f"created nation {n}")
     else:
@@ -586,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except DomainError as exc:
         print(f"vcisc: {exc.message}", file=sys.stderr)
         allowed = exc.extra.get("allowed")
-        if allowed:
+        if allowed and "allowed:" not in exc.message:
             print(f"allowed: {', '.join(map(str, allowed))}", file=sys.stderr)  # type: ignore[call-overload]
         raise SystemExit(2) from None
 
