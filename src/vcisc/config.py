@@ -8,6 +8,7 @@ start-up with a message naming the setting, rather than failing later on a reque
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -43,7 +44,11 @@ class VciscConfig(BaseModel):
     token_default_days: int = Field(default=90, ge=1, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     secure_cookies: bool = False
-    time_zone: str = "UTC"
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +65,8 @@ class VciscConfig(BaseModel):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str) and not value.startswith("["):
             return [h.strip() for h in value.split(",") if h.strip()]
+        if isinstance(value, str):
+            return json.loads(value)  # a JSON list; a bad one is reported as a ValueError
         return value
 
     @property

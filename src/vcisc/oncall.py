@@ -45,6 +45,8 @@ class OnCall:
 
     def covers(self, now: datetime, zone: ZoneInfo) -> bool:
         """Whether the rota covers the aware instant ``now``, read in ``zone``."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
         if self.always:
             return True
         local = now.astimezone(zone)
@@ -85,7 +87,7 @@ def parse_on_call(spec: str) -> OnCall:
         return OnCall(False, ())
     windows = []
     for chunk in text.split(";"):
-        chunk = " ".join(chunk.split())
+        chunk = " ".join(chunk.split()).replace(", ", ",")
         if not chunk:
             continue
         match = _WINDOW.match(chunk)

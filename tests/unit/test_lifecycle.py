@@ -210,9 +210,8 @@ def test_illegal_transition_survives_context_managers_and_notes() -> None:
     def scope():  # type: ignore[no-untyped-def]
         yield
 
-    with pytest.raises(IllegalTransition) as info:
-        with scope():
-            next_state(S.CLOSED, A.SUBMIT)
+    with pytest.raises(IllegalTransition) as info, scope():
+        next_state(S.CLOSED, A.SUBMIT)
     info.value.add_note("context")
     assert info.value.__notes__ == ["context"]
 
@@ -226,19 +225,19 @@ def test_illegal_transition_pickles() -> None:
 
 # ---------------------------------------------------------------- offers
 
-O = OfferState
+OS = OfferState
 OA = OfferAction
 
 # DOMAIN.md §3: PROPOSED → ACCEPTED | DECLINED | WITHDRAWN, then ACTIVE → COMPLETED.
 # The implementation also lets the offering organisation withdraw an accepted offer that has
 # not started yet.
 EXPECTED_OFFER: dict[OfferState, dict[OfferAction, OfferState]] = {
-    O.PROPOSED: {OA.ACCEPT: O.ACCEPTED, OA.DECLINE: O.DECLINED, OA.WITHDRAW: O.WITHDRAWN},
-    O.ACCEPTED: {OA.START: O.ACTIVE, OA.WITHDRAW: O.WITHDRAWN},
-    O.ACTIVE: {OA.COMPLETE: O.COMPLETED},
-    O.DECLINED: {},
-    O.WITHDRAWN: {},
-    O.COMPLETED: {},
+    OS.PROPOSED: {OA.ACCEPT: OS.ACCEPTED, OA.DECLINE: OS.DECLINED, OA.WITHDRAW: OS.WITHDRAWN},
+    OS.ACCEPTED: {OA.START: OS.ACTIVE, OA.WITHDRAW: OS.WITHDRAWN},
+    OS.ACTIVE: {OA.COMPLETE: OS.COMPLETED},
+    OS.DECLINED: {},
+    OS.WITHDRAWN: {},
+    OS.COMPLETED: {},
 }
 
 
@@ -268,13 +267,13 @@ def test_allowed_offer_actions(state: OfferState) -> None:
 
 
 def test_offer_happy_path() -> None:
-    state = O.PROPOSED
+    state = OS.PROPOSED
     for action in (OA.ACCEPT, OA.START, OA.COMPLETE):
         state = next_offer_state(state, action)
-    assert state is O.COMPLETED
+    assert state is OS.COMPLETED
 
 
-@pytest.mark.parametrize("state", [O.DECLINED, O.WITHDRAWN, O.COMPLETED], ids=str)
+@pytest.mark.parametrize("state", [OS.DECLINED, OS.WITHDRAWN, OS.COMPLETED], ids=str)
 def test_final_offer_states(state: OfferState) -> None:
     assert allowed_offer_actions(state) == ()
     with pytest.raises(IllegalTransition, match=r"none \(the state is final\)"):
@@ -282,7 +281,7 @@ def test_final_offer_states(state: OfferState) -> None:
 
 
 def test_active_offer_cannot_be_withdrawn_or_declined() -> None:
-    with pytest.raises(IllegalTransition, match="allowed: complete$"):
-        next_offer_state(O.ACTIVE, OA.WITHDRAW)
+    with pytest.raises(IllegalTransition, match=r"allowed: complete$"):
+        next_offer_state(OS.ACTIVE, OA.WITHDRAW)
     with pytest.raises(IllegalTransition):
-        next_offer_state(O.ACTIVE, OA.DECLINE)
+        next_offer_state(OS.ACTIVE, OA.DECLINE)

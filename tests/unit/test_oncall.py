@@ -17,7 +17,6 @@ TALLINN = ZoneInfo("Europe/Tallinn")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-
 def at(weekday: int, hh: int, mm: int = 0, zone: ZoneInfo = UTC_ZONE) -> datetime:
     """An aware instant on the given weekday of the week of 2025-01-06, wall clock in zone."""
     day = datetime(2025, 1, 6 + weekday, hh, mm, tzinfo=zone)
@@ -88,7 +87,7 @@ def test_day_specs(days: str, expected: set[int]) -> None:
     [
         ("funday 08:00-09:00", "unknown day 'funday'"),
         ("mon,xyz 08:00-09:00", "unknown day 'xyz'"),
-        ("mon, 08:00-09:00", "unknown day ''"),
+        ("mon, 08:00-09:00", "cannot read"),
         ("mon-xyz 08:00-09:00", "unknown day in 'mon-xyz'"),
         ("xyz-mon 08:00-09:00", "unknown day in 'xyz-mon'"),
         ("mon-tue-wed 08:00-09:00", "unknown day in 'mon-tue-wed'"),
@@ -250,9 +249,7 @@ def test_dst_change_day() -> None:
     assert rota.covers(day.replace(hour=1, minute=30), TALLINN)  # 04:30 EEST
     assert not rota.covers(day.replace(hour=2), TALLINN)  # 05:00 EEST
     # The window is only 2 real hours long that night.
-    covered = [
-        m for m in range(0, 6 * 60, 15) if rota.covers(day + timedelta(minutes=m), TALLINN)
-    ]
+    covered = [m for m in range(0, 6 * 60, 15) if rota.covers(day + timedelta(minutes=m), TALLINN)]
     assert len(covered) * 15 == 120
 
 
@@ -261,9 +258,7 @@ def test_dst_fall_back_day_counts_the_repeated_hour() -> None:
     rota = parse_on_call("sun 03:00-04:00")
     day = datetime(2025, 10, 26, tzinfo=UTC)
     assert day.weekday() == SUN
-    covered = [
-        m for m in range(0, 6 * 60, 15) if rota.covers(day + timedelta(minutes=m), TALLINN)
-    ]
+    covered = [m for m in range(0, 6 * 60, 15) if rota.covers(day + timedelta(minutes=m), TALLINN)]
     assert len(covered) * 15 == 120
 
 
@@ -300,3 +295,12 @@ def test_parse_timezone_rejects(name: str) -> None:
         parse_timezone(name)
     assert f"unknown time zone {name!r}" in str(info.value)
     assert "IANA" in str(info.value)
+
+
+def test_spaces_after_commas_in_day_lists_are_accepted() -> None:
+    assert parse_on_call("sat, sun 10:00-14:00") == parse_on_call("sat,sun 10:00-14:00")
+
+
+def test_covers_rejects_naive_datetimes() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        parse_on_call("24/7").covers(datetime(2025, 1, 6, 12, 0), ZoneInfo("UTC"))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from vcisc.matching.scoring import (
     WEIGHTS,
-    CapabilityFacts,
     Candidate,
+    CapabilityFacts,
     MatchResult,
     Need,
     OrganisationFacts,
@@ -299,7 +299,10 @@ def test_all_dropped_capabilities_are_listed() -> None:
         ]
     )
     why = excluded_reason(
-        rank(need(services={"malware-analysis", "digital-forensics"}, involves_personal_data=True), [o])
+        rank(
+            need(services={"malware-analysis", "digital-forensics"}, involves_personal_data=True),
+            [o],
+        )
     )
     assert "malware-analysis: deactivated" in why
     assert "digital-forensics: will not process personal data" in why
@@ -468,7 +471,9 @@ def test_ics_fraction(
 
 
 def test_ics_knowledge_combines_over_chosen_capabilities() -> None:
-    the_need = need(services={"ics-ot-expertise", "digital-forensics"}, ics_protocols={"modbus", "s7"})
+    the_need = need(
+        services={"ics-ot-expertise", "digital-forensics"}, ics_protocols={"modbus", "s7"}
+    )
     o = org(
         caps=[
             cap(id=1, service="ics-ot-expertise", ics_protocols={"modbus"}),
@@ -534,9 +539,7 @@ def test_capacity_uses_largest_limit_of_chosen_capabilities() -> None:
 
 
 def test_busy_organisation_ranks_below_free_one() -> None:
-    result = rank(
-        need(), [org(id=1, name="Alpha", active_engagements=2), org(id=2, name="Bravo")]
-    )
+    result = rank(need(), [org(id=1, name="Alpha", active_engagements=2), org(id=2, name="Bravo")])
     assert [c.organisation_name for c in result.candidates] == ["Bravo", "Alpha"]
     assert result.candidates[0].score - result.candidates[1].score == 10.0
 
@@ -552,7 +555,8 @@ def test_on_call() -> None:
 
 def test_on_call_breaks_an_otherwise_equal_tie() -> None:
     result = rank(
-        need(), [org(id=1, name="Alpha", on_call_now=False), org(id=2, name="Bravo", on_call_now=True)]
+        need(),
+        [org(id=1, name="Alpha", on_call_now=False), org(id=2, name="Bravo", on_call_now=True)],
     )
     assert [c.organisation_name for c in result.candidates] == ["Bravo", "Alpha"]
 
@@ -601,12 +605,22 @@ def test_ties_broken_by_name() -> None:
     orgs = [org(id=i, name=n) for i, n in enumerate(["Charlie", "alpha", "Bravo", "Alpha"], 1)]
     result = rank(need(), orgs)
     assert {c.score for c in result.candidates} == {100.0}
-    assert [c.organisation_name for c in result.candidates] == ["Alpha", "Bravo", "Charlie", "alpha"]
+    assert [c.organisation_name for c in result.candidates] == [
+        "Alpha",
+        "Bravo",
+        "Charlie",
+        "alpha",
+    ]
 
 
 def test_best_first() -> None:
     orgs = [
-        org(id=1, name="Low", caps=[cap(id=1, depth="basic", sectors={"banking"})], on_call_now=False),
+        org(
+            id=1,
+            name="Low",
+            caps=[cap(id=1, depth="basic", sectors={"banking"})],
+            on_call_now=False,
+        ),
         org(id=2, name="High"),
         org(id=3, name="Mid", caps=[cap(id=3, depth="advanced")]),
     ]
@@ -663,7 +677,9 @@ def capabilities(draw: st.DrawFn, cap_id: int) -> CapabilityFacts:
 def organisations(draw: st.DrawFn) -> list[OrganisationFacts]:
     count = draw(st.integers(0, 8))
     names = draw(
-        st.lists(st.text("ABCab", min_size=1, max_size=3), min_size=count, max_size=count, unique=True)
+        st.lists(
+            st.text("ABCab", min_size=1, max_size=3), min_size=count, max_size=count, unique=True
+        )
     )
     result = []
     for i, name in enumerate(names, start=1):
@@ -713,7 +729,9 @@ def test_scores_bounded_reasons_complete_and_sum(
         assert c.score == round(sum(r.points for r in c.reasons), 2)
         assert set(c.services_covered) <= the_need.services
     # Every organisation is either a candidate or excluded, exactly once.
-    ids = [c.organisation_id for c in result.candidates] + [e.organisation_id for e in result.excluded]
+    ids = [c.organisation_id for c in result.candidates] + [
+        e.organisation_id for e in result.excluded
+    ]
     assert sorted(ids) == sorted(o.id for o in orgs)
     keys = [(-c.score, c.organisation_name) for c in result.candidates]
     assert keys == sorted(keys)
