@@ -25,6 +25,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
 	VCISC_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/mypy

@@ -72,8 +72,14 @@ def test_red_items_in_an_engagement_are_for_members_only(federation: Federation)
     rid = _circulate(fed, "amber", ["de"])
     eng_id = _accept(fed, rid, "de")["engagement_id"]
     ee = fed.api("ee")
-    assert ee.post(f"/engagements/{eng_id}/notes", {"body": "green note", "tlp": "green"}).status_code == 201
-    assert ee.post(f"/engagements/{eng_id}/notes", {"body": "red note", "tlp": "red"}).status_code == 201
+    assert (
+        ee.post(f"/engagements/{eng_id}/notes", {"body": "green note", "tlp": "green"}).status_code
+        == 201
+    )
+    assert (
+        ee.post(f"/engagements/{eng_id}/notes", {"body": "red note", "tlp": "red"}).status_code
+        == 201
+    )
     assert [n["body"] for n in fed.api("de").get(f"/engagements/{eng_id}/notes").json()] == [
         "green note",
         "red note",
@@ -177,7 +183,10 @@ def test_directory_rights(federation: Federation) -> None:
     de_cap = fed.api("de").get(f"/capabilities?organisation={fed.orgs['de'].pk}").json()[0]
     fr_cap = fed.api("fr").get(f"/capabilities?organisation={fed.orgs['fr'].pk}").json()[0]
     # A liaison edits its own organisation's catalogue, not another's.
-    assert fed.api("de").patch(f"/capabilities/{de_cap['id']}", {"max_concurrent": 5}).status_code == 200
+    assert (
+        fed.api("de").patch(f"/capabilities/{de_cap['id']}", {"max_concurrent": 5}).status_code
+        == 200
+    )
     assert (
         fed.api("de").patch(f"/capabilities/{fr_cap['id']}", {"max_concurrent": 5}).status_code
         == 403
