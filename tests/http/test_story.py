@@ -20,7 +20,7 @@ def _uninvolved_sees_nothing(fed: Federation, rfa_id: int, eng_id: int | None = 
     assert us.get("/metrics/requests").json() == []
     assert us.get("/metrics/nations").json() == []
     if eng_id is not None:
-        for path in ("", "/tasks", "/notes", "/sitreps", "/review"):
+        for path in ("", "/tasks", "/notes", "/sitreps", "/review", "/timeline"):
             assert us.get(f"/engagements/{eng_id}{path}").status_code == 404
     # The observer nation sees nothing either.
     assert fed.api("am").get("/requests").json()["count"] == 0
@@ -170,6 +170,8 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     # The timeline records the whole story for the requester; DE reads no FR entries.
     kinds = [e["kind"] for e in ee.get(f"/requests/{rid}/timeline").json()]
     assert "state.submit" in kinds and "state.close" in kinds and "offer" in kinds
+    eng_kinds = [e["kind"] for e in de.get(f"/engagements/{eng_id}/timeline").json()]
+    assert {"note", "sitrep", "task", "review"} <= set(eng_kinds)
     de_summaries = " ".join(e["summary"] for e in de.get(f"/requests/{rid}/timeline").json())
     assert "ANSSI" not in de_summaries
 

@@ -2,6 +2,7 @@
 
 from typing import get_args
 
+from vcisc.assistance.lifecycle import RfaState, RfaStateName
 from vcisc.federation.models import Role
 from vcisc.tlp import Tlp, TlpName
 from vcisc.vocabulary import (
@@ -28,6 +29,7 @@ def test_literals_mirror_the_enums() -> None:
     assert list(get_args(EuImpactName)) == EuImpact.values
     assert list(get_args(RoleName)) == Role.values
     assert list(get_args(TlpName)) == [t.value for t in Tlp]
+    assert list(get_args(RfaStateName)) == [s.value for s in RfaState]
 
 
 def test_sectors_include_subsectors_and_allied_additions() -> None:

@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from vcisc import authz
 from vcisc.assistance import metrics, services
-from vcisc.assistance.lifecycle import RfaState, allowed_actions
+from vcisc.assistance.lifecycle import RfaState, RfaStateName, allowed_actions
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.errors import Conflict, Forbidden
 from vcisc.federation.models import User
@@ -194,7 +194,7 @@ def rfa_out(user: User, rfa: RequestForAssistance, now: datetime | None = None) 
 
 
 class RfaFilter(Schema):
-    state: str | None = None
+    state: RfaStateName | None = None
     severity: Annotated[int | None, Field(ge=0, le=5)] = None
     sector: str | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100

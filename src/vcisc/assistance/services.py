@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from vcisc import authz
@@ -31,6 +30,7 @@ from vcisc.assistance.lifecycle import (
 )
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing, TimelineEntry
 from vcisc.audit.log import audit, snapshot
+from vcisc.dbutil import serialize
 from vcisc.errors import Conflict, Forbidden, Invalid
 from vcisc.federation.models import NationKind, Organisation, Role, User
 from vcisc.matching import services as matching
@@ -189,11 +189,11 @@ def _validate_rfa(rfa: RequestForAssistance) -> None:
 
 
 def _next_reference(now: datetime) -> str:
+    """``RFA-<year>-<n>``, n counting from 1 each year. Requests are never deleted, so the count
+    is the last number; the lock keeps two concurrent filings from taking the same one."""
+    serialize("rfa-reference")
     prefix = f"RFA-{now.year}-"
-    last = RequestForAssistance.objects.filter(reference__startswith=prefix).aggregate(
-        m=Max("reference")
-    )["m"]
-    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    number = RequestForAssistance.objects.filter(reference__startswith=prefix).count() + 1
     return f"{prefix}{number:04d}"
 
 

@@ -10,15 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 
 from vcisc.audit.models import AuditRecord
+from vcisc.dbutil import serialize
 
 __all__ = ["GENESIS", "Problem", "canonical", "record", "verify"]
 
 GENESIS = "0" * 64
-# Any constant will do: PostgreSQL advisory locks are keyed by one bigint.
-_PG_LOCK_KEY = 0x5643495343  # "VCISC"
 
 
 def canonical(value: Any) -> Any:
@@ -62,11 +61,8 @@ def record(
     """Append one record. Must run inside the transaction of the change it describes."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must be called inside transaction.atomic()")
-    if connection.vendor == "postgresql":
-        # Serialise writers so that two transactions never chain onto the same predecessor.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
-    # On SQLite the IMMEDIATE transaction already holds the database's single write lock.
+    # Serialise writers so that two transactions never chain onto the same predecessor.
+    serialize("audit-chain")
     last = AuditRecord.objects.order_by("-seq").values_list("seq", "digest").first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     rec = AuditRecord(

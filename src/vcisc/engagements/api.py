@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from vcisc import authz
+from vcisc.assistance.api import TimelineOut
 from vcisc.engagements import services
 from vcisc.engagements.models import (
     AfterActionReview,
@@ -84,6 +85,14 @@ def engagement_out(user: Any, eng: Engagement) -> dict[str, Any]:
 def list_engagements(request: HttpRequest) -> list[dict[str, Any]]:
     user = user_of(request)
     return [engagement_out(user, e) for e in authz.visible_engagements(user)]
+
+
+@router.get("/engagements/{eng_id}/timeline", response=list[TimelineOut])
+def get_timeline(request: HttpRequest, eng_id: int) -> list[Any]:
+    """Everything that happened to the engagement's request, as far as the caller may read."""
+    user = user_of(request)
+    eng = authz.get_engagement(user, eng_id)
+    return list(authz.timeline_visible(user, eng.rfa))
 
 
 @router.get("/engagements/{eng_id}", response=EngagementOut)

@@ -60,8 +60,12 @@ def _timeline(eng: Engagement, actor: User, kind: str, summary: str, now: dateti
     )
 
 
-def _member(eng: Engagement, user: User, now: datetime) -> None:
-    EngagementMember.objects.get_or_create(engagement=eng, user=user, defaults={"added_at": now})
+def _member(actor: User, eng: Engagement, user: User, now: datetime) -> None:
+    member, created = EngagementMember.objects.get_or_create(
+        engagement=eng, user=user, defaults={"added_at": now}
+    )
+    if created:
+        audit(actor, "engagement.member", member, now=now, after=snapshot(member))
 
 
 def add_participant(
@@ -78,8 +82,8 @@ def add_participant(
             joined_at=now,
         )
         audit(actor, "engagement.join", req, now=now, after=snapshot(req))
-        _member(eng, rfa.created_by, now)
-        _member(eng, actor, now)
+        _member(actor, eng, rfa.created_by, now)
+        _member(actor, eng, actor, now)
     part, joined = Participant.objects.get_or_create(
         engagement=eng,
         organisation=offer.organisation,
@@ -87,7 +91,7 @@ def add_participant(
     )
     if joined:
         audit(actor, "engagement.join", part, now=now, after=snapshot(part))
-        _member(eng, offer.created_by, now)
+        _member(actor, eng, offer.created_by, now)
         _timeline(
             eng, actor, "participant", f"{offer.organisation.name} joined the engagement", now
         )

@@ -1,0 +1,109 @@
+"""What `make run` does, in real processes: migrate, load the demo, issue a token, serve over
+ASGI, and list exactly what that user may see over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+VCISC = str(Path(sys.executable).parent / "vcisc")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data = tmp_path_factory.mktemp("serve")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VCISC_")}
+    env["VCISC_DATA_DIR"] = str(data)  # always the embedded SQLite default, like `make run`
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [VCISC, *args], env=env, check=True, capture_output=True, text=True, timeout=300
+    )
+    run("migrate")
+    run("demo", "--quiet")
+    tokens = {
+        who: run("token", "create", "--user", email, "--quiet").stdout.strip()
+        for who, email in {
+            "coordinator": "coordinator@secretariat.example",
+            "ee": "liaison@cert.ee.example",
+            "am": "observer@cert.am.example",
+        }.items()
+    }
+    port = _free_port()
+    server = subprocess.Popen(
+        [VCISC, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if _get(f"{base}/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not come up")
+        yield base, tokens
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_health_and_authentication(served: tuple[str, dict[str, str]]) -> None:
+    base, _ = served
+    assert _get(f"{base}/healthz") == (200, {"status": "ok", "database": "sqlite"})
+    assert _get(f"{base}/api/v1/requests")[0] == 401
+    assert _get(f"{base}/api/v1/requests", "vcisc_bad_token")[0] == 401
+
+
+def test_each_user_lists_what_they_may_see(served: tuple[str, dict[str, str]]) -> None:
+    base, tokens = served
+    status, coord = _get(f"{base}/api/v1/requests?limit=500", tokens["coordinator"])
+    assert status == 200 and isinstance(coord, dict)
+    states = {item["state"] for item in coord["items"]}
+    assert "draft" not in states and {"triage", "circulated", "closed"} <= states
+    status, ee = _get(f"{base}/api/v1/requests", tokens["ee"])
+    assert status == 200 and isinstance(ee, dict)
+    assert ee["count"] >= 1 and ee["count"] < coord["count"]
+    assert all(
+        i["requester_nation"] == "EE"
+        or "routed" in i["involvement"]
+        or "participant" in i["involvement"]
+        for i in ee["items"]
+    )
+    status, am = _get(f"{base}/api/v1/requests", tokens["am"])
+    assert (status, am) == (200, {"count": 0, "items": []})
+
+
+def test_openapi_document(served: tuple[str, dict[str, str]]) -> None:
+    base, tokens = served
+    status, doc = _get(f"{base}/api/v1/openapi.json", tokens["ee"])
+    assert status == 200 and isinstance(doc, dict) and doc["openapi"].startswith("3.")
