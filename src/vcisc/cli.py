@@ -367,8 +367,9 @@ def cmd_request(args: argparse.Namespace) -> None:
 
     user = _as(args.as_user)
     if args.op == "list":
+        viewer = authz.Viewer.of(user)
         for rfa in authz.visible_requests(user):
-            out = rfa_out(user, rfa)
+            out = rfa_out(user, rfa, viewer=viewer)
             print(
                 f"{rfa.pk:5} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
                 f"sev {rfa.severity} {rfa.sector:25} {out.get('title') or '(content withheld)'}"

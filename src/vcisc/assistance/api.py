@@ -144,11 +144,17 @@ class RfaOut(Schema):
     eu_impact: str | None = None
 
 
-def rfa_out(user: User, rfa: RequestForAssistance, now: datetime | None = None) -> dict[str, Any]:
+def rfa_out(
+    user: User,
+    rfa: RequestForAssistance,
+    now: datetime | None = None,
+    viewer: authz.Viewer | None = None,
+) -> dict[str, Any]:
     """The request as this user may see it (content fields only with content access)."""
     now = now or timezone.now()
-    access = authz.rfa_access(user, rfa)
-    involvement = sorted(authz.role_in(user, rfa))
+    viewer = viewer or authz.Viewer.of(user, [rfa.pk])
+    access = viewer.access(rfa)
+    involvement = sorted(viewer.involvement(rfa))
     nation = rfa.requester.nation
     engagement = getattr(rfa, "engagement", None)
     data: dict[str, Any] = {
@@ -321,9 +327,10 @@ def list_requests(request: HttpRequest, filters: Query[RfaFilter]) -> dict[str, 
     if filters.sector:
         qs = qs.filter(sector=filters.sector)
     total = qs.count()
-    page = qs[filters.offset : filters.offset + filters.limit]
+    page = list(qs[filters.offset : filters.offset + filters.limit])
     now = timezone.now()
-    return {"count": total, "items": [rfa_out(user, r, now) for r in page]}
+    viewer = authz.Viewer.of(user, [r.pk for r in page])
+    return {"count": total, "items": [rfa_out(user, r, now, viewer) for r in page]}
 
 
 @router.post("/requests", response={201: RfaOut})

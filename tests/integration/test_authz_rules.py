@@ -1,0 +1,37 @@
+"""The scoping rules agree with themselves: the database filter (visible_requests) and its
+Python mirror (Viewer) give the same answer for every user and every request of the demo."""
+
+from __future__ import annotations
+
+import pytest
+
+from vcisc import authz
+from vcisc.assistance.models import RequestForAssistance
+from vcisc.demo import load_demo
+from vcisc.federation.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_database_filter_and_python_mirror_agree() -> None:
+    load_demo(progress=False)
+    requests = list(RequestForAssistance.objects.all())
+    assert len(requests) >= 10
+    seen_by_someone: set[int] = set()
+    for user in User.objects.select_related("organisation__nation"):
+        in_db = set(authz.visible_requests(user).values_list("pk", flat=True))
+        viewer = authz.Viewer.of(user)
+        in_python = {r.pk for r in requests if viewer.sees(r)}
+        assert in_db == in_python, user.email
+        for rfa in requests:
+            # Loading the viewer for one request answers as loading it for all.
+            assert authz.rfa_access(user, rfa) == viewer.access(rfa), (user.email, rfa.reference)
+        seen_by_someone |= in_db
+    assert seen_by_someone == {r.pk for r in requests}
+
+
+def test_operators_and_observers_see_no_request() -> None:
+    load_demo(progress=False)
+    for email in ("admin@secretariat.example", "observer@cert.am.example"):
+        user = User.objects.get(email=email)
+        assert not authz.visible_requests(user).exists()
