@@ -28,7 +28,20 @@ from vcisc.federation.models import (
 from vcisc.notify.models import OutboxMessage
 
 
+def _is_operator(request: HttpRequest) -> bool:
+    user = request.user
+    if not user.is_active:
+        return False
+    return bool(user.is_superuser or (isinstance(user, User) and user.has_role("admin")))
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_operator(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_operator(request)
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -73,7 +86,7 @@ class DirectoryAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Needed for actions to show; the change form itself has no editable fields.
-        return obj is None and bool(request.user.is_superuser or _actor(request).has_role("admin"))
+        return obj is None and _is_operator(request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
@@ -134,7 +147,7 @@ class TokenAdmin(ReadOnlyAdmin):
     actions = [revoke_selected]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None
+        return obj is None and _is_operator(request)
 
 
 @admin.register(OutboxMessage)
