@@ -321,8 +321,28 @@ def cmd_contact(args: argparse.Namespace) -> None:
         )
         print(f"created contact {c.name} (id {c.pk})")
     else:
-        services.deactivate(None, PointOfContact.objects.get(pk=args.id))
-        print(f"deactivated contact {args.id}")
+        _change(args, "contact", PointOfContact)
+
+
+def _change(args: argparse.Namespace, noun: str, model: type[Any]) -> None:
+    """``update ID --changes JSON`` or ``deactivate ID`` of a directory entry, via the services."""
+    from vcisc.errors import NotFound
+    from vcisc.federation import services
+
+    obj = model.objects.filter(pk=args.id).first() if args.id is not None else None
+    if obj is None:
+        raise NotFound(f"no {noun} {args.id}")
+    if args.op == "deactivate":
+        services.deactivate(None, obj)
+    else:
+        try:
+            changes = json.loads(args.changes or "{}")
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"vcisc: --changes is not JSON ({exc})") from None
+        if not isinstance(changes, dict) or not changes:
+            raise SystemExit("vcisc: --changes takes a JSON object, e.g. '{\"max_concurrent\": 3}'")
+        services.update(None, obj, changes)
+    print(f"{args.op}d {noun} {args.id}")
 
 
 def cmd_capability(args: argparse.Namespace) -> None:
@@ -353,8 +373,7 @@ def cmd_capability(args: argparse.Namespace) -> None:
         )
         print(f"created capability {c.pk}: {c}")
     else:
-        services.deactivate(None, Capability.objects.get(pk=args.id))
-        print(f"deactivated capability {args.id}")
+        _change(args, "capability", Capability)
 
 
 # The request story -------------------------------------------------------------------------------
@@ -520,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_org)
 
     s = sub.add_parser("contact", help="points of contact")
-    s.add_argument("op", choices=["list", "create", "deactivate"])
+    s.add_argument("op", choices=["list", "create", "update", "deactivate"])
+    s.add_argument("--changes", help='update: JSON object, e.g. \'{"on_call": "24/7"}\'')
     s.add_argument("id", nargs="?", type=int)
     s.add_argument("--org")
     s.add_argument("--name")
@@ -533,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_contact)
 
     s = sub.add_parser("capability", help="capability catalogue")
-    s.add_argument("op", choices=["list", "create", "deactivate"])
+    s.add_argument("op", choices=["list", "create", "update", "deactivate"])
+    s.add_argument("--changes", help="update: JSON object, e.g. '{\"max_concurrent\": 3}'")
     s.add_argument("id", nargs="?", type=int)
     s.add_argument("--org")
     s.add_argument("--service")

@@ -98,6 +98,7 @@ def test_directory_commands(federation: Federation, capsys: Any) -> None:
         "is,en",
     )
     assert code == 0 and "created capability" in out
+    cap_id = int(out.split()[2].rstrip(":"))
     code, out, _ = run(
         capsys,
         "contact",
@@ -114,6 +115,23 @@ def test_directory_commands(federation: Federation, capsys: Any) -> None:
         "Atlantic/Reykjavik",
     )
     assert code == 0
+    code, out, _ = run(
+        capsys,
+        "capability",
+        "update",
+        str(cap_id),
+        "--changes",
+        '{"max_concurrent": 4, "depth": "expert"}',
+    )
+    assert code == 0 and "updated capability" in out
+    code, _, err = run(
+        capsys, "capability", "update", str(cap_id), "--changes", '{"depth": "godlike"}'
+    )
+    assert code == 2 and "depth" in err
+    from vcisc.federation.models import Capability
+
+    cap = Capability.objects.get(pk=cap_id)
+    assert (cap.max_concurrent, cap.depth) == (4, "expert")
     code, out, _ = run(capsys, "org", "list")
     assert "CERT-IS" in out
     assert run(capsys, "nation", "update", "IS", "--kind", "partner")[0] == 0
