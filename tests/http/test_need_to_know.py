@@ -237,3 +237,20 @@ def test_directory_rights(federation: Federation) -> None:
     )
     # Deactivation keeps the row and audit trail.
     assert fed.api("de").post(f"/capabilities/{de_cap['id']}/deactivate").json()["active"] is False
+
+
+def test_free_text_in_the_timeline_follows_content_access(federation: Federation) -> None:
+    fed = federation
+    rid = _circulate(fed, "red", ["de"])
+    offer = fed.api("de").post(f"/requests/{rid}/offers", offer_body()).json()
+    secret = "the Narva substation is still down"
+    resp = fed.api("ee").post(f"/offers/{offer['id']}/decline", {"reason": secret})
+    assert resp.status_code == 200
+
+    def details(who: str) -> list[object]:
+        entries = fed.api(who).get(f"/requests/{rid}/timeline").json()
+        return [e["detail"] for e in entries if e["kind"] == "offer.decline"]
+
+    assert details("ee") == [secret]
+    assert details("de") == [None]  # DE learns its offer was declined, not the RED reasoning
+    assert details("coordinator") == [None]

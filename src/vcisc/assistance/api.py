@@ -310,7 +310,23 @@ class TimelineOut(Schema):
     at: datetime
     kind: str
     summary: str
-    organisation: str | None = Field(None, alias="actor_organisation.name")
+    detail: str | None = Field(None, description="null without content access to the request")
+    organisation: str | None = None
+
+
+def timeline_out(user: User, rfa: RequestForAssistance) -> list[dict[str, Any]]:
+    """The entries the user may read; free-text details only with content access."""
+    content = authz.rfa_access(user, rfa) is authz.Access.CONTENT
+    return [
+        {
+            "at": e.at,
+            "kind": e.kind,
+            "summary": e.summary,
+            "detail": e.detail if content else None,
+            "organisation": e.actor_organisation.name if e.actor_organisation else None,
+        }
+        for e in authz.timeline_visible(user, rfa)
+    ]
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -428,7 +444,7 @@ def list_routes(request: HttpRequest, rfa_id: int) -> list[Routing]:
 @router.get("/requests/{rfa_id}/timeline", response=list[TimelineOut])
 def get_timeline(request: HttpRequest, rfa_id: int) -> list[Any]:
     user = user_of(request)
-    return list(authz.timeline_visible(user, authz.get_rfa(user, rfa_id)))
+    return timeline_out(user, authz.get_rfa(user, rfa_id))
 
 
 # --- offers -------------------------------------------------------------------------------------

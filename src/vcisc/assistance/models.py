@@ -223,7 +223,11 @@ class TimelineEntry(models.Model):
         Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=40)
+    #: Metadata: what happened, readable by everyone the entry is shown to.
     summary = models.CharField(max_length=500)
+    #: Content (a reason in the requester's or the secretariat's words): shown only to users
+    #: with content access to the request, since free text may repeat what TLP:RED protects.
+    detail = models.TextField(max_length=2000, blank=True)
     audience = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

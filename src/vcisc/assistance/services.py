@@ -127,8 +127,10 @@ def _timeline(
     *,
     audience: Organisation | None = None,
     participants_only: bool = False,
+    detail: str = "",
 ) -> None:
     TimelineEntry.objects.create(
+        detail=detail[:2000],
         rfa=rfa,
         at=now,
         actor=actor,
@@ -318,8 +320,6 @@ def _apply(
     audit(actor, f"rfa.{action.value}", rfa, now=now, before=before, after=snapshot(rfa))
     if before["state"] != rfa.state:
         summary = f"{before['state']} → {rfa.state}"
-        if reason:
-            summary += f": {reason}"
         # Reasons for rejection or requests for information concern requester and secretariat.
         private = action in (Action.REJECT, Action.REQUEST_INFO, Action.PROVIDE_INFO)
         _timeline(
@@ -329,6 +329,7 @@ def _apply(
             summary,
             now,
             audience=rfa.requester if private else None,
+            detail=reason,
         )
     return rfa
 
@@ -617,6 +618,7 @@ def _offer_move(
         f"Offer of {offer.organisation.name} {offer.state}",
         now,
         audience=offer.organisation,
+        detail=reason,
     )
     return offer
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from vcisc import authz
-from vcisc.assistance.api import TimelineOut
+from vcisc.assistance.api import TimelineOut, timeline_out
 from vcisc.engagements import services
 from vcisc.engagements.models import (
     AfterActionReview,
@@ -92,7 +92,7 @@ def get_timeline(request: HttpRequest, eng_id: int) -> list[Any]:
     """Everything that happened to the engagement's request, as far as the caller may read."""
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
-    return list(authz.timeline_visible(user, eng.rfa))
+    return timeline_out(user, eng.rfa)
 
 
 @router.get("/engagements/{eng_id}", response=EngagementOut)
