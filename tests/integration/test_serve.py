@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,14 +37,56 @@ def _get(url: str, token: str | None = None) -> tuple[int, object]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def _start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [VCISC, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if _get(f"{base}/healthz")[0] == 200:
+                return server, base
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    pytest.fail("the server did not come up")
+
+
+def _post(url: str, token: str, body: dict[str, object]) -> tuple[int, object]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     data = tmp_path_factory.mktemp("serve")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VCISC_")}
     env["VCISC_DATA_DIR"] = str(data)  # always the embedded SQLite default, like `make run`
-    run = lambda *args: subprocess.run(  # noqa: E731
+    return env
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
         [VCISC, *args], env=env, check=True, capture_output=True, text=True, timeout=300
     )
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def served(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 0, _run(env, *args), "")
+
     run("migrate")
     run("demo", "--quiet")
     tokens = {
@@ -52,25 +95,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
             "coordinator": "coordinator@secretariat.example",
             "ee": "liaison@cert.ee.example",
             "am": "observer@cert.am.example",
+            "admin": "admin@secretariat.example",
         }.items()
     }
-    port = _free_port()
-    server = subprocess.Popen(
-        [VCISC, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = _start(env)
     try:
-        for _ in range(100):
-            try:
-                if _get(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not come up")
         yield base, tokens
     finally:
         server.terminate()
@@ -107,3 +136,20 @@ def test_openapi_document(served: tuple[str, dict[str, str]]) -> None:
     base, tokens = served
     status, doc = _get(f"{base}/api/v1/openapi.json", tokens["ee"])
     assert status == 200 and isinstance(doc, dict) and doc["openapi"].startswith("3.")
+
+
+def test_an_acknowledged_write_survives_a_crash(
+    served: tuple[str, dict[str, str]], env: dict[str, str]
+) -> None:
+    _, tokens = served
+    server, base = _start(env)  # a second server process on the same database
+    status, _ = _post(
+        f"{base}/api/v1/nations",
+        tokens["admin"],
+        {"code": "XK", "name": "Crashland", "kind": "partner"},
+    )
+    assert status == 201
+    server.send_signal(signal.SIGKILL)  # no shutdown, no flush: the acknowledgement must hold
+    server.wait(timeout=10)
+    assert "Crashland" in _run(env, "nation", "list")
+    assert "intact" in _run(env, "audit", "verify")

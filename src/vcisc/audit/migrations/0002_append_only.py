@@ -1,7 +1,8 @@
 """Make the audit table append-only in the database too, not only in the model.
 
 Django has no declarative trigger, so this one migration is written by hand; the model's
-save()/delete() guards remain the first line.
+save()/delete() guards remain the first line. TRUNCATE is not guarded (it needs the table
+owner's rights, which can drop any trigger anyway); `vcisc audit verify --expect-head` detects it.
 """
 
 from django.db import migrations
@@ -19,12 +20,9 @@ POSTGRES = [
        BEGIN RAISE EXCEPTION 'audit records are append-only'; END; $$ LANGUAGE plpgsql""",
     """CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit_auditrecord
        FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
-    """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_auditrecord
-       FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()""",
 ]
 POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS audit_no_change ON audit_auditrecord",
-    "DROP TRIGGER IF EXISTS audit_no_truncate ON audit_auditrecord",
     "DROP FUNCTION IF EXISTS audit_append_only()",
 ]
 
