@@ -30,7 +30,7 @@ from vcisc.assistance.lifecycle import (
 )
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing, TimelineEntry
 from vcisc.audit.log import audit, snapshot
-from vcisc.dbutil import serialize
+from vcisc.dbutil import reject_nulls, serialize
 from vcisc.errors import Conflict, Forbidden, Invalid
 from vcisc.federation.models import NationKind, Organisation, Role, User
 from vcisc.matching import services as matching
@@ -258,6 +258,7 @@ def update_rfa(
         unknown = sorted(set(changes) - RFA_EDITABLE_FIELDS)
         if unknown:
             raise Invalid(unknown[0], "unknown or read-only field")
+        reject_nulls(RequestForAssistance, changes)
         if "severity" in changes and rfa.submitted_at is not None:
             raise Invalid("severity", "fixed once submitted (deadlines derive from it)")
         before = snapshot(rfa)
@@ -362,6 +363,7 @@ def transition(
             _offers_follow(actor, rfa, OfferState.ACCEPTED, OfferAction.START, now)
         if act is Action.CLOSE:
             _offers_follow(actor, rfa, OfferState.ACTIVE, OfferAction.COMPLETE, now)
+        if act in (Action.CLOSE, Action.WITHDRAW):
             from vcisc.engagements.services import close_engagement
 
             close_engagement(actor, rfa, now)

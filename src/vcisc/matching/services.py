@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db.models import Count, Q
 
-from vcisc.assistance.lifecycle import OfferState, RfaState
+from vcisc.assistance.lifecycle import TERMINAL, OfferState, RfaState
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.federation.models import Capability, NationKind, Organisation, PointOfContact
 from vcisc.matching.scoring import CapabilityFacts, MatchResult, Need, OrganisationFacts, rank
@@ -97,8 +97,10 @@ def organisation_facts(now: datetime) -> list[OrganisationFacts]:
                 legal_conditions=frozenset(c["legal_conditions"]),
             )
         )
+    # Spare capacity: accepted or active offers on requests that are still open.
     load = dict(
         Offer.objects.filter(state__in=[OfferState.ACCEPTED, OfferState.ACTIVE])
+        .exclude(rfa__state__in=[s.value for s in TERMINAL])
         .values_list("organisation_id")
         .annotate(n=Count("id"))
         .values_list("organisation_id", "n")
