@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
-__all__ = ["serialize"]
+from vcisc.errors import Invalid
+
+__all__ = ["reject_nulls", "serialize"]
+
+
+def reject_nulls(model: type[models.Model], changes: Mapping[str, object]) -> None:
+    """A partial update may say ``null``; for a column that cannot hold it, that is an Invalid
+    naming the field rather than a database error (or a misleading conflict)."""
+    for name, value in changes.items():
+        if value is None and not model._meta.get_field(name).null:
+            raise Invalid(name, "may not be null")
 
 
 def serialize(name: str) -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, django_auth
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from vcisc.federation.models import User
 from vcisc.federation.services import TokenRejected, authenticate_token
 
-__all__ = ["AUTH", "BearerToken", "StrictSchema", "user_of"]
+__all__ = ["AUTH", "BearerToken", "DbInt", "StrictSchema", "user_of"]
 
 
 class BearerToken(HttpBearer):
@@ -32,6 +32,11 @@ AUTH: list[Any] = [BearerToken(), django_auth]
 
 def user_of(request: HttpRequest) -> User:
     return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+#: An id compared with a database column: a number no 64-bit column can hold is a 422, not a
+#: database error (SQLite raises OverflowError on it, even where the lookup is harmless).
+DbInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class StrictSchema(Schema):

@@ -18,7 +18,7 @@ from vcisc.assistance.lifecycle import RfaState, RfaStateName, allowed_actions
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.errors import Conflict, Forbidden
 from vcisc.federation.models import User
-from vcisc.http import StrictSchema, user_of
+from vcisc.http import DbInt, StrictSchema, user_of
 from vcisc.matching.services import MATCHABLE_STATES, match
 from vcisc.tlp import TlpName
 from vcisc.vocabulary import EuImpactName, ServiceName, UrgencyName
@@ -56,7 +56,7 @@ class RfaFields(StrictSchema):
     legal_requirements: Annotated[list[Short], Field(max_length=10)] = []
     involves_personal_data: bool = False
     excluded_nations: Annotated[list[NationCode], Field(max_length=60)] = []
-    excluded_organisations: Annotated[list[int], Field(max_length=200)] = []
+    excluded_organisations: Annotated[list[DbInt], Field(max_length=200)] = []
     languages: Annotated[list[Lang], Field(max_length=20)] = []
     ics_protocols: Annotated[list[Short], Field(max_length=20)] = []
     ics_vendors: Annotated[list[Short], Field(max_length=20)] = []
@@ -86,7 +86,7 @@ class RfaPatch(StrictSchema):
     legal_requirements: Annotated[list[Short], Field(max_length=10)] | None = None
     involves_personal_data: bool | None = None
     excluded_nations: Annotated[list[NationCode], Field(max_length=60)] | None = None
-    excluded_organisations: Annotated[list[int], Field(max_length=200)] | None = None
+    excluded_organisations: Annotated[list[DbInt], Field(max_length=200)] | None = None
     languages: Annotated[list[Lang], Field(max_length=20)] | None = None
     ics_protocols: Annotated[list[Short], Field(max_length=20)] | None = None
     ics_vendors: Annotated[list[Short], Field(max_length=20)] | None = None
@@ -204,7 +204,7 @@ class RfaFilter(Schema):
     severity: Annotated[int | None, Field(ge=0, le=5)] = None
     sector: str | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
 
 
 class RfaList(Schema):
@@ -248,7 +248,7 @@ class MatchOut(Schema):
 
 
 class RouteIn(StrictSchema):
-    organisations: Annotated[list[int], Field(max_length=100)] | None = Field(
+    organisations: Annotated[list[DbInt], Field(max_length=100)] | None = Field(
         None, description="organisation ids; omit to route to the top suggested matches"
     )
     top: Annotated[int, Field(ge=1, le=50)] = 5

@@ -21,7 +21,7 @@ from vcisc.engagements.models import (
     Task,
 )
 from vcisc.errors import NotFound
-from vcisc.http import StrictSchema, user_of
+from vcisc.http import DbInt, StrictSchema, user_of
 from vcisc.tlp import TlpName
 
 router = Router(tags=["engagements"])
@@ -144,7 +144,7 @@ class TaskOut(ItemOut):
 class TaskIn(StrictSchema):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=10000)] = ""
-    assignee_id: int
+    assignee_id: DbInt
     tlp: TlpT | None = None
     due_at: datetime | None = None
 

@@ -13,6 +13,7 @@ from vcisc import authz
 from vcisc.assistance.lifecycle import RfaState
 from vcisc.assistance.models import Offer, RequestForAssistance, TimelineEntry
 from vcisc.audit.log import audit, snapshot
+from vcisc.dbutil import reject_nulls
 from vcisc.engagements.models import (
     AfterActionReview,
     Engagement,
@@ -189,6 +190,7 @@ def update_task(
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise Invalid(unknown[0], "cannot be changed here")
+    reject_nulls(Task, changes)
     with transaction.atomic():
         eng = _workspace(actor, engagement_id)
         task = (

@@ -21,7 +21,7 @@ from vcisc.federation.models import (
     Role,
     User,
 )
-from vcisc.http import StrictSchema, user_of
+from vcisc.http import DbInt, StrictSchema, user_of
 from vcisc.vocabulary import DepthName, RoleName, ServiceName
 
 router = Router(tags=["directory"])
@@ -236,7 +236,7 @@ def _contact(request: HttpRequest, contact_id: int) -> PointOfContact:
 
 @router.get("/contacts", response=list[ContactOut])
 def list_contacts(
-    request: HttpRequest, organisation: int | None = None, active: bool | None = None
+    request: HttpRequest, organisation: DbInt | None = None, active: bool | None = None
 ) -> QuerySet[PointOfContact]:
     _directory_reader(request)
     qs = PointOfContact.objects.all()
@@ -334,7 +334,7 @@ class CapabilityPatch(StrictSchema):
 class CapabilityFilter(Schema):
     service_type: ServiceT | None = None
     sector: str | None = None
-    organisation: int | None = None
+    organisation: DbInt | None = None
     nation: str | None = None
     language: str | None = None
     active: bool | None = None
@@ -445,7 +445,7 @@ def me(request: HttpRequest) -> User:
 
 
 @router.get("/users", response=list[UserOut])
-def list_users(request: HttpRequest, organisation: int | None = None) -> QuerySet[User]:
+def list_users(request: HttpRequest, organisation: DbInt | None = None) -> QuerySet[User]:
     qs = _visible_users(user_of(request))
     if organisation is not None:
         qs = qs.filter(organisation_id=organisation)

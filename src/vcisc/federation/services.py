@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from vcisc.audit.log import audit, snapshot
+from vcisc.dbutil import reject_nulls
 from vcisc.errors import Conflict, Forbidden, Invalid, NotFound
 from vcisc.federation import tokens
 from vcisc.federation.models import (
@@ -210,6 +211,7 @@ def update(
     unknown = sorted(set(changes) - editable)
     if unknown:
         raise Invalid(unknown[0], "cannot be changed here")
+    reject_nulls(type(obj), changes)
     with transaction.atomic():
         locked = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         before = snapshot(locked)
