@@ -91,10 +91,17 @@ def app() -> Iterator[WSGIHandler]:
     A finished request would otherwise close the connection that holds the test's transaction,
     which Django's test client prevents in the same way.
     """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
+
+    class Handler(WSGIHandler):
+        def __call__(self, environ: Any, start_response: Any) -> Any:
+            # Django's test client reconnects the signals after each of its own requests
+            # (the scenario is built with it), so disconnect again on every call.
+            request_started.disconnect(close_old_connections)
+            request_finished.disconnect(close_old_connections)
+            return super().__call__(environ, start_response)
+
     try:
-        yield WSGIHandler()
+        yield Handler()
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
