@@ -5,11 +5,22 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 
 from vcisc.errors import Invalid
 
-__all__ = ["reject_nulls", "serialize"]
+__all__ = ["clean_or_invalid", "reject_nulls", "serialize"]
+
+
+def clean_or_invalid(obj: models.Model, exclude: list[str] | None = None) -> None:
+    """Django's model validation (choices, lengths, constraints), its first problem raised as an
+    Invalid naming the field."""
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise Invalid("request" if field == "__all__" else field, "; ".join(messages)) from None
 
 
 def reject_nulls(model: type[models.Model], changes: Mapping[str, object]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from vcisc import authz
 from vcisc.assistance.lifecycle import RfaState
 from vcisc.assistance.models import Offer, RequestForAssistance, TimelineEntry
 from vcisc.audit.log import audit, snapshot
-from vcisc.dbutil import reject_nulls
+from vcisc.dbutil import clean_or_invalid, reject_nulls
 from vcisc.engagements.models import (
     AfterActionReview,
     Engagement,
@@ -25,7 +25,7 @@ from vcisc.engagements.models import (
     Task,
     TaskOutcome,
 )
-from vcisc.errors import Conflict, Forbidden, Invalid
+from vcisc.errors import Conflict, Forbidden, Invalid, NotFound
 from vcisc.federation.models import Role, User
 from vcisc.tlp import Tlp
 
@@ -136,45 +136,78 @@ def _check_tlp(actor: User, eng: Engagement, tlp: str) -> None:
         raise Forbidden("only the engagement's named members may write TLP:RED material")
 
 
-def _new_item(actor: User, eng: Engagement, item: Item, kind: str, now: datetime) -> Item:
-    try:
-        item.full_clean(exclude=["engagement", "author", "organisation"])
-    except Exception as exc:  # django ValidationError
-        messages = getattr(exc, "message_dict", {"item": [str(exc)]})
-        field, msgs = next(iter(messages.items()))
-        raise Invalid(field, "; ".join(msgs)) from None
-    item.save()
-    audit(actor, f"{kind}.create", item, now=now, after=snapshot(item))
-    _timeline(eng, actor, kind, f"{kind.capitalize()} added by {actor.organisation}", now)
-    return item
+def _add_item(
+    actor: User,
+    engagement_id: int,
+    data: Mapping[str, Any],
+    model: type[Item],
+    kind: str,
+    now: datetime | None,
+    fields: Callable[[Engagement], dict[str, Any]],
+) -> Item:
+    """Add a workspace item: participant check, TLP (the request's by default), common fields,
+    validation, audit and timeline, in one transaction."""
+    now = _now(now)
+    with transaction.atomic():
+        eng = _workspace(actor, engagement_id)
+        tlp = data.get("tlp") or eng.rfa.tlp
+        _check_tlp(actor, eng, tlp)
+        item = model(
+            engagement=eng,
+            author=actor,
+            organisation=actor.organisation,
+            tlp=tlp,
+            created_at=now,
+            updated_at=now,
+            **fields(eng),
+        )
+        clean_or_invalid(item, exclude=["engagement", "author", "organisation"])
+        item.save()
+        audit(actor, f"{kind}.create", item, now=now, after=snapshot(item))
+        _timeline(eng, actor, kind, f"{kind.capitalize()} added by {actor.organisation}", now)
+        return item
 
 
 def add_task(
     actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> Task:
-    now = _now(now)
-    with transaction.atomic():
-        eng = _workspace(actor, engagement_id)
-        _check_tlp(actor, eng, data.get("tlp", eng.rfa.tlp))
+    def fields(eng: Engagement) -> dict[str, Any]:
         assignee_id = data.get("assignee_id")
         if (
             not isinstance(assignee_id, int)
             or not Participant.objects.filter(engagement=eng, organisation_id=assignee_id).exists()
         ):
             raise Invalid("assignee_id", "tasks are assigned to participant organisations")
-        task = Task(
-            engagement=eng,
-            author=actor,
-            organisation=actor.organisation,
-            created_at=now,
-            updated_at=now,
-            tlp=data.get("tlp", eng.rfa.tlp),
-            title=data["title"],
-            description=data.get("description", ""),
-            assignee_id=assignee_id,
-            due_at=data.get("due_at"),
-        )
-        return _new_item(actor, eng, task, "task", now)
+        return {
+            "title": data["title"],
+            "description": data.get("description", ""),
+            "assignee_id": assignee_id,
+            "due_at": data.get("due_at"),
+        }
+
+    return _add_item(actor, engagement_id, data, Task, "task", now, fields)
+
+
+def add_note(
+    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+) -> Note:
+    return _add_item(
+        actor, engagement_id, data, Note, "note", now, lambda eng: {"body": data["body"]}
+    )
+
+
+def add_sitrep(
+    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+) -> SituationReport:
+    def fields(eng: Engagement) -> dict[str, Any]:
+        return {
+            "summary": data["summary"],
+            "actions_taken": data.get("actions_taken", ""),
+            "next_steps": data.get("next_steps", ""),
+            "outlook": data.get("outlook", "stable"),
+        }
+
+    return _add_item(actor, engagement_id, data, SituationReport, "sitrep", now, fields)
 
 
 def update_task(
@@ -199,8 +232,6 @@ def update_task(
             .first()
         )
         if task is None:
-            from vcisc.errors import NotFound
-
             raise NotFound(f"task {task_id} not found")
         if "outcome" in changes and changes["outcome"] not in TaskOutcome.values:
             raise Invalid("outcome", f"one of {', '.join(TaskOutcome.values)}")
@@ -214,49 +245,6 @@ def update_task(
         audit(actor, "task.update", task, now=now, before=before, after=snapshot(task))
         _timeline(eng, actor, "task", f"Task #{task.pk} is {task.outcome}", now)
     return task
-
-
-def add_note(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
-) -> Note:
-    now = _now(now)
-    with transaction.atomic():
-        eng = _workspace(actor, engagement_id)
-        tlp = data.get("tlp", eng.rfa.tlp)
-        _check_tlp(actor, eng, tlp)
-        note = Note(
-            engagement=eng,
-            author=actor,
-            organisation=actor.organisation,
-            tlp=tlp,
-            created_at=now,
-            updated_at=now,
-            body=data["body"],
-        )
-        return _new_item(actor, eng, note, "note", now)
-
-
-def add_sitrep(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
-) -> SituationReport:
-    now = _now(now)
-    with transaction.atomic():
-        eng = _workspace(actor, engagement_id)
-        tlp = data.get("tlp", eng.rfa.tlp)
-        _check_tlp(actor, eng, tlp)
-        rep = SituationReport(
-            engagement=eng,
-            author=actor,
-            organisation=actor.organisation,
-            tlp=tlp,
-            created_at=now,
-            updated_at=now,
-            summary=data["summary"],
-            actions_taken=data.get("actions_taken", ""),
-            next_steps=data.get("next_steps", ""),
-            outlook=data.get("outlook", "stable"),
-        )
-        return _new_item(actor, eng, rep, "sitrep", now)
 
 
 def add_member(
@@ -320,12 +308,7 @@ def submit_review(
             and review.first_deliverable_at < rfa.accepted_at
         ):
             raise Invalid("first_deliverable_at", "cannot be before the first offer was accepted")
-        try:
-            review.full_clean(exclude=["engagement", "author"])
-        except Exception as exc:
-            messages = getattr(exc, "message_dict", {"review": [str(exc)]})
-            field, msgs = next(iter(messages.items()))
-            raise Invalid(field, "; ".join(msgs)) from None
+        clean_or_invalid(review, exclude=["engagement", "author"])
         review.save()
         audit(actor, "review.create", review, now=now, after=snapshot(review))
         _timeline(eng, actor, "review", "After-action review submitted", now)

@@ -16,7 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from vcisc.audit.log import audit, snapshot
-from vcisc.dbutil import reject_nulls
+from vcisc.dbutil import clean_or_invalid, reject_nulls
 from vcisc.errors import Conflict, Forbidden, Invalid, NotFound
 from vcisc.federation import tokens
 from vcisc.federation.models import (
@@ -135,12 +135,7 @@ def _validate(obj: models.Model) -> None:
             parse_timezone(obj.time_zone)
         except OnCallError as exc:
             raise Invalid("on_call" if "zone" not in str(exc) else "time_zone", str(exc)) from None
-    try:
-        obj.full_clean(exclude=["password"])
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        name = "request" if field == "__all__" else field
-        raise Invalid(name, "; ".join(messages)) from None
+    clean_or_invalid(obj, exclude=["password"])
 
 
 def _save_new(actor: User | None, obj: M, now: datetime) -> M:
