@@ -7,13 +7,14 @@ from typing import Annotated, Any, cast
 from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import AuthenticationError
+from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer, django_auth
 from pydantic import ConfigDict, Field
 
 from vcisc.federation.models import User
 from vcisc.federation.services import TokenRejected, authenticate_token
 
-__all__ = ["AUTH", "BearerToken", "DbInt", "StrictSchema", "user_of"]
+__all__ = ["AUTH", "BearerToken", "DbInt", "Page", "StrictSchema", "user_of"]
 
 
 class BearerToken(HttpBearer):
@@ -43,3 +44,14 @@ class StrictSchema(Schema):
     """Input schemas reject unknown fields, so a typo is an error rather than silently ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Page(LimitOffsetPagination):
+    """``?limit=&offset=`` on directory lists; the answer is ``{"items": [...], "count": N}``."""
+
+    class Input(Schema):
+        limit: int = Field(100, ge=1, le=500)
+        offset: int = Field(0, ge=0, le=2**63 - 1)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_limit=500, **kwargs)

@@ -186,8 +186,8 @@ def test_observers_and_partners_rights(federation: Federation) -> None:
 
 def test_directory_rights(federation: Federation) -> None:
     fed = federation
-    de_cap = fed.api("de").get(f"/capabilities?organisation={fed.orgs['de'].pk}").json()[0]
-    fr_cap = fed.api("fr").get(f"/capabilities?organisation={fed.orgs['fr'].pk}").json()[0]
+    de_cap = fed.api("de").get(f"/capabilities?organisation={fed.orgs['de'].pk}").json()["items"][0]
+    fr_cap = fed.api("fr").get(f"/capabilities?organisation={fed.orgs['fr'].pk}").json()["items"][0]
     # A liaison edits its own organisation's catalogue, not another's.
     assert (
         fed.api("de").patch(f"/capabilities/{de_cap['id']}", {"max_concurrent": 5}).status_code
@@ -221,7 +221,7 @@ def test_directory_rights(federation: Federation) -> None:
         == 201
     )
     # Users: admins manage everyone, others see only their colleagues.
-    assert {u["email"] for u in fed.api("de").get("/users").json()} == {
+    assert {u["email"] for u in fed.api("de").get("/users").json()["items"]} == {
         "liaison@cert-bund.de.example",
         "analyst@cert-bund.de.example",
     }

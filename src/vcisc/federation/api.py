@@ -1,13 +1,12 @@
 """Federation directory API: thin routes over :mod:`vcisc.federation.services`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 
 from vcisc import authz
 from vcisc.errors import Forbidden, NotFound
@@ -21,7 +20,7 @@ from vcisc.federation.models import (
     Role,
     User,
 )
-from vcisc.http import DbInt, StrictSchema, user_of
+from vcisc.http import DbInt, Page, StrictSchema, user_of
 from vcisc.vocabulary import DepthName, RoleName, ServiceName
 
 router = Router(tags=["directory"])
@@ -133,23 +132,27 @@ def _organisation(org_id: int) -> Organisation:
     return org
 
 
+class OrganisationFilter(Schema):
+    nation: Annotated[str, Field(max_length=2)] | None = None
+    kind: OrgKindT | None = None
+    active: bool | None = None
+    q: Annotated[str, Field(max_length=100, description="part of the name")] | None = None
+
+
 @router.get("/organisations", response=list[OrganisationOut])
+@paginate(Page)
 def list_organisations(
-    request: HttpRequest,
-    nation: str | None = None,
-    kind: OrgKindT | None = None,
-    active: bool | None = None,
-    q: Annotated[str | None, Field(max_length=100)] = None,
+    request: HttpRequest, filters: Query[OrganisationFilter]
 ) -> QuerySet[Organisation]:
     qs = Organisation.objects.select_related("nation")
-    if nation:
-        qs = qs.filter(nation__code=nation.upper())
-    if kind:
-        qs = qs.filter(kind=kind)
-    if active is not None:
-        qs = qs.filter(active=active)
-    if q:
-        qs = qs.filter(name__icontains=q)
+    if filters.nation:
+        qs = qs.filter(nation__code=filters.nation.upper())
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.active is not None:
+        qs = qs.filter(active=filters.active)
+    if filters.q:
+        qs = qs.filter(name__icontains=filters.q)
     return qs
 
 
@@ -234,16 +237,20 @@ def _contact(request: HttpRequest, contact_id: int) -> PointOfContact:
     return contact
 
 
+class ContactFilter(Schema):
+    organisation: DbInt | None = None
+    active: bool | None = None
+
+
 @router.get("/contacts", response=list[ContactOut])
-def list_contacts(
-    request: HttpRequest, organisation: DbInt | None = None, active: bool | None = None
-) -> QuerySet[PointOfContact]:
+@paginate(Page)
+def list_contacts(request: HttpRequest, filters: Query[ContactFilter]) -> QuerySet[PointOfContact]:
     _directory_reader(request)
     qs = PointOfContact.objects.all()
-    if organisation is not None:
-        qs = qs.filter(organisation_id=organisation)
-    if active is not None:
-        qs = qs.filter(active=active)
+    if filters.organisation is not None:
+        qs = qs.filter(organisation_id=filters.organisation)
+    if filters.active is not None:
+        qs = qs.filter(active=filters.active)
     return qs
 
 
@@ -349,6 +356,7 @@ def _capability(request: HttpRequest, cap_id: int) -> Capability:
 
 
 @router.get("/capabilities", response=list[CapabilityOut])
+@paginate(Page)
 def list_capabilities(request: HttpRequest, filters: Query[CapabilityFilter]) -> list[Capability]:
     _directory_reader(request)
     qs = Capability.objects.select_related("organisation__nation")
@@ -444,11 +452,16 @@ def me(request: HttpRequest) -> User:
     return user_of(request)
 
 
+class UserFilter(Schema):
+    organisation: DbInt | None = None
+
+
 @router.get("/users", response=list[UserOut])
-def list_users(request: HttpRequest, organisation: DbInt | None = None) -> QuerySet[User]:
+@paginate(Page)
+def list_users(request: HttpRequest, filters: Query[UserFilter]) -> QuerySet[User]:
     qs = _visible_users(user_of(request))
-    if organisation is not None:
-        qs = qs.filter(organisation_id=organisation)
+    if filters.organisation is not None:
+        qs = qs.filter(organisation_id=filters.organisation)
     return qs
 
 
