@@ -88,3 +88,31 @@ def test_deadline_clocks_breach_when_time_passes(federation: Federation) -> None
     clocks = rfa.clocks(later)
     assert clocks["triage"]["state"] == "breached"  # 1 h for an emergency
     assert clocks["first-offer"]["state"] == "running"  # 4 h
+
+
+def test_routing_again_by_suggestion_takes_the_next_best(federation: Federation) -> None:
+    fed = federation
+    ee, coord = fed.api("ee"), fed.api("coordinator")
+    rid = ee.post("/requests", rfa_body(submit=True)).json()["id"]
+    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
+    first = coord.post(f"/requests/{rid}/routes", {"top": 1}).json()["routed"]
+    second = coord.post(f"/requests/{rid}/routes", {"top": 1}).json()["routed"]
+    assert [r["organisation"] for r in first] == ["CERT-Bund"]
+    assert len(second) == 1 and second[0]["organisation"] != "CERT-Bund"
+
+
+def test_the_secretariat_may_pick_an_organisation_without_the_services(
+    federation: Federation,
+) -> None:
+    fed = federation
+    rid = fed.api("ee").post("/requests", rfa_body(submit=True)).json()["id"]
+    coord = fed.api("coordinator")
+    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
+    # BKA declares law-enforcement coordination only: not suggested, but may be picked…
+    resp = coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs["de_police"].pk]})
+    assert resp.status_code == 200
+    routed = resp.json()["routed"][0]
+    assert routed["organisation"] == "BKA Cyber" and routed["suggested"] is False
+    # …while an observer nation may not, whatever the secretariat thinks.
+    resp = coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs["am"].pk]})
+    assert resp.status_code == 422 and "observer" in resp.json()["detail"]

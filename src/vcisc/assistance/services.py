@@ -442,12 +442,14 @@ def route(
         _check_rights(actor, rfa, Action.ROUTE)
         result = matching.match(rfa, now=now)
         by_org: dict[int, Candidate] = {c.organisation_id: c for c in result.candidates}
-        excluded = {e.organisation_id: e.reason for e in result.excluded}
+        binding = {e.organisation_id: e.reason for e in result.excluded if e.binding}
         if organisation_ids is None:
-            chosen = [c.organisation_id for c in result.candidates[:top]]
+            done = set(Routing.objects.filter(rfa=rfa).values_list("organisation_id", flat=True))
+            fresh = [c.organisation_id for c in result.candidates if c.organisation_id not in done]
+            chosen = fresh[:top]
             if not chosen:
                 raise Conflict(
-                    "no organisation matches this request; pick organisations yourself",
+                    "no further organisation matches this request; pick organisations yourself",
                     state=rfa.state,
                     allowed=["route", "reject", "request-info"],
                 )
@@ -459,12 +461,8 @@ def route(
             for org_id in chosen:
                 if org_id not in orgs:
                     raise Invalid("organisations", f"no active organisation {org_id}")
-                if (
-                    org_id in excluded
-                    and org_id not in by_org
-                    and not _only_lacks_services(excluded[org_id])
-                ):
-                    raise Invalid("organisations", f"{orgs[org_id].name}: {excluded[org_id]}")
+                if org_id in binding:
+                    raise Invalid("organisations", f"{orgs[org_id].name}: {binding[org_id]}")
         already = set(
             Routing.objects.filter(rfa=rfa, organisation_id__in=chosen).values_list(
                 "organisation_id", flat=True
@@ -505,12 +503,6 @@ def route(
         if rfa.state == RfaState.TRIAGE:
             _apply(actor, rfa, Action.ROUTE, "", now)
     return RouteResult(rfa, routed, sorted(already), notes)
-
-
-def _only_lacks_services(reason: str) -> bool:
-    # The secretariat may pick an organisation that declared none of the services (its judgement);
-    # it may not override exclusions and legal filters.
-    return reason == "offers none of the requested services"
 
 
 # --- offers -------------------------------------------------------------------------------------

@@ -109,9 +109,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Exclusion:
+    """An organisation filtered out before ranking.
+
+    ``binding`` exclusions (the requester's wishes, legal conditions, observer status) hold even
+    when the secretariat picks organisations itself; an organisation that merely declared none of
+    the requested services may still be picked on the secretariat's judgement.
+    """
+
     organisation_id: int
     organisation_name: str
     reason: str
+    binding: bool = True
 
 
 @dataclass
@@ -282,9 +290,13 @@ def rank(need: Need, organisations: Iterable[OrganisationFacts]) -> MatchResult:
                 usable.append(cap)
             else:
                 dropped.append(f"{cap.service_type}: {cap_why}")
+        if dropped and not usable:
+            result.excluded.append(Exclusion(org.id, org.name, "; ".join(dropped)))
+            continue
         if not usable:
-            reason = "; ".join(dropped) if dropped else "offers none of the requested services"
-            result.excluded.append(Exclusion(org.id, org.name, reason))
+            result.excluded.append(
+                Exclusion(org.id, org.name, "offers none of the requested services", binding=False)
+            )
             continue
         result.candidates.append(_score(need, org, usable))
     result.candidates.sort(key=lambda c: (-c.score, c.organisation_name))
