@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "vcisc.engagements",
     "vcisc.notify",
     "vcisc.core",
+    "vcisc.web",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ATOMIC_REQUESTS = False
 
 AUTH_USER_MODEL = "federation.User"
+# The console's sign-in page; an absent or expired session is sent there with ?next=.
+LOGIN_URL = "web:login"
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
 ]

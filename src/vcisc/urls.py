@@ -1,8 +1,8 @@
-"""The URL map: health, the typed API, the operators' admin."""
+"""The URL map: health, the typed API, the operators' admin, the web console."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.decorators.http import require_GET
 
 from vcisc.api import api
@@ -25,4 +25,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("", include("vcisc.web.urls")),
 ]

@@ -1,0 +1,275 @@
+"""The console's forms. Choices come from the vocabularies (:mod:`vcisc.vocabulary`,
+:mod:`vcisc.tlp`); the rules beyond a field's own shape stay in the services, whose
+:class:`~vcisc.errors.Invalid` errors the views attach to the field they name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from vcisc.errors import Invalid
+from vcisc.federation.models import Organisation, OrgKind
+from vcisc.tlp import Tlp
+from vcisc.vocabulary import (
+    ICS_PROTOCOLS,
+    LEGAL_REQUIREMENTS,
+    RSIT,
+    SECTORS,
+    EuImpact,
+    ServiceType,
+    Severity,
+    Urgency,
+)
+
+__all__ = ["CommaListField", "RequestForm"]
+
+Choices = list[tuple[str, Any]]
+
+
+def _words(value: str) -> str:
+    """``ict-service-management`` -> ``ict service management`` (the vocabulary's own words)."""
+    return value.replace("-", " ")
+
+
+def _sector_choices() -> Choices:
+    """NIS2 sectors; sectors with subsectors become groups (the sector itself, then each one)."""
+    choices: Choices = [("", "Choose a sector")]
+    for sector, subsectors in SECTORS.items():
+        if subsectors:
+            group = [(sector, f"{_words(sector)} (whole sector)")]
+            group += [(f"{sector}/{sub}", _words(sub)) for sub in subsectors]
+            choices.append((_words(sector), group))
+        else:
+            choices.append((sector, _words(sector)))
+    return choices
+
+
+def _rsit_type_choices() -> Choices:
+    """RSIT types grouped by class; the service checks that the type belongs to the class."""
+    choices: Choices = [("", "Choose a type")]
+    for rsit_class, types in RSIT.items():
+        choices.append((_words(rsit_class), [(t, _words(t)) for t in types]))
+    return choices
+
+
+class CommaListField(forms.Field):
+    """A list typed as text, items separated by commas or spaces (``et, en``)."""
+
+    widget = forms.TextInput
+
+    def __init__(
+        self,
+        *,
+        normalise: Callable[[str], str] = str.strip,
+        max_items: int = 20,
+        max_item_length: int = 60,
+        **kwargs: Any,
+    ) -> None:
+        self.normalise = normalise
+        self.max_items = max_items
+        self.max_item_length = max_item_length
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        if value in self.empty_values:
+            return []
+        text = str(value)
+        if "\x00" in text:
+            raise ValidationError("Null characters are not allowed.", code="null_characters")
+        items = [self.normalise(part) for part in re.split(r"[,\s]+", text) if part.strip()]
+        if len(items) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items.", code="max_items")
+        for item in items:
+            if len(item) > self.max_item_length:
+                raise ValidationError(
+                    f"Each item has at most {self.max_item_length} characters.",
+                    code="max_item_length",
+                )
+        return items
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+
+class OrganisationChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        org: Organisation = obj
+        return f"{org.name} ({org.nation.code})" if org.nation else org.name
+
+
+class RequestForm(forms.Form):
+    """A request for assistance as the requester files it (the content of the RFA schema)."""
+
+    required_css_class = "required"
+
+    #: How the page groups the fields (each group a fieldset with this legend).
+    SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+        (
+            "The incident",
+            (
+                "title",
+                "affected_entity",
+                "description",
+                "rsit_class",
+                "rsit_type",
+                "sector",
+                "severity",
+                "eu_impact",
+                "impact",
+                "measures_taken",
+            ),
+        ),
+        (
+            "The help needed",
+            (
+                "services_needed",
+                "urgency",
+                "needed_by",
+                "languages",
+                "ics_protocols",
+                "ics_vendors",
+                "other_support",
+            ),
+        ),
+        (
+            "Sharing and caveats",
+            (
+                "tlp",
+                "handling_caveats",
+                "legal_requirements",
+                "involves_personal_data",
+                "excluded_nations",
+                "excluded_organisations",
+            ),
+        ),
+    )
+
+    title = forms.CharField(min_length=3, max_length=200)
+    affected_entity = forms.CharField(
+        max_length=200, help_text="The organisation or system that was hit."
+    )
+    description = forms.CharField(
+        max_length=20000, widget=forms.Textarea(attrs={"rows": 6}), label="What happened"
+    )
+    rsit_class = forms.ChoiceField(
+        label="Incident class (RSIT)",
+        choices=[("", "Choose a class"), *((c, _words(c)) for c in RSIT)],
+    )
+    rsit_type = forms.ChoiceField(
+        label="Incident type (RSIT)",
+        choices=_rsit_type_choices(),
+        help_text="A type of the chosen class (ENISA RSIT v1.3).",
+    )
+    sector = forms.ChoiceField(label="Sector (NIS2)", choices=_sector_choices())
+    severity = forms.TypedChoiceField(
+        label="Severity (PPD-41 level)",
+        choices=[("", "Choose a level"), *reversed(Severity.choices)],
+        coerce=int,
+        empty_value=None,
+        help_text="Sets the deadlines for triage, first offer and acceptance.",
+    )
+    eu_impact = forms.ChoiceField(
+        label="EU impact severity",
+        choices=[("", "Not assessed"), *EuImpact.choices],
+        required=False,
+    )
+    services_needed = forms.MultipleChoiceField(
+        label="Services needed",
+        choices=ServiceType.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    urgency = forms.ChoiceField(choices=[("", "Choose the urgency"), *Urgency.choices])
+    tlp = forms.ChoiceField(
+        label="TLP",
+        choices=[("", "Choose a TLP label"), *Tlp.choices()],
+        help_text="TLP:RED content reaches only the named members of the engagement.",
+    )
+    impact = forms.CharField(
+        max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    measures_taken = forms.CharField(
+        max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    other_support = forms.CharField(
+        label="Other support already available",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    handling_caveats = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    legal_requirements = forms.MultipleChoiceField(
+        choices=list(LEGAL_REQUIREMENTS.items()),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    involves_personal_data = forms.BooleanField(
+        label="The incident involves personal data", required=False
+    )
+    languages = CommaListField(
+        normalise=lambda s: s.strip().lower(),
+        required=False,
+        help_text="ISO 639 codes separated by commas, e.g. et, en.",
+    )
+    ics_protocols = forms.MultipleChoiceField(
+        label="ICS protocols",
+        choices=[(p, p) for p in ICS_PROTOCOLS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    ics_vendors = CommaListField(
+        label="ICS vendors", required=False, help_text="Separated by commas."
+    )
+    excluded_nations = CommaListField(
+        normalise=lambda s: s.strip().upper(),
+        max_items=60,
+        max_item_length=2,
+        required=False,
+        help_text="ISO 3166 codes of nations not to ask, separated by commas, e.g. FR, DE.",
+    )
+    excluded_organisations = OrganisationChoiceField(
+        queryset=Organisation.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Organisations not to ask.",
+    )
+    needed_by = forms.DateTimeField(
+        label="Needed by (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional: after this time, a circulated request without accepted help expires.",
+    )
+
+    def __init__(self, *args: Any, requester: Organisation | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["excluded_organisations"]
+        assert isinstance(field, OrganisationChoiceField)
+        others = Organisation.objects.filter(active=True).exclude(kind=OrgKind.SECRETARIAT)
+        if requester is not None:
+            others = others.exclude(pk=requester.pk)
+        field.queryset = others.select_related("nation").order_by("name")
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(legend, [self[name] for name in names]) for legend, names in self.SECTIONS]
+
+    def rfa_data(self) -> dict[str, Any]:
+        """The cleaned input in the shape :func:`vcisc.assistance.services.create_rfa` takes."""
+        data = dict(self.cleaned_data)
+        data["excluded_organisations"] = [org.pk for org in data["excluded_organisations"]]
+        return data
+
+    def add_domain_error(self, exc: Invalid) -> None:
+        """Show a service's validation error next to the field it names (else above the form)."""
+        field = exc.extra.get("field")
+        if isinstance(field, str) and field in self.fields:
+            self.add_error(field, exc.message.removeprefix(f"{field}: "))
+        else:
+            self.add_error(None, exc.message)
