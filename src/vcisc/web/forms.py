@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django import forms
@@ -26,7 +26,17 @@ from vcisc.vocabulary import (
     Urgency,
 )
 
-__all__ = ["CommaListField", "RequestForm"]
+__all__ = [
+    "CommaListField",
+    "NoteForm",
+    "OfferForm",
+    "RequestForm",
+    "ReviewForm",
+    "RouteForm",
+    "ServiceForm",
+    "SitrepForm",
+    "TaskForm",
+]
 
 Choices = list[tuple[str, Any]]
 
@@ -104,7 +114,37 @@ class OrganisationChoiceField(forms.ModelMultipleChoiceField):
         return f"{org.name} ({org.nation.code})" if org.nation else org.name
 
 
-class RequestForm(forms.Form):
+class ServiceForm(forms.Form):
+    """A form whose input a service validates further; its errors land on the field they name."""
+
+    required_css_class = "required"
+
+    #: Service field names that differ from the form's (``assignee_id`` -> ``assignee``).
+    FIELD_ALIASES: dict[str, str] = {}
+    #: Element ids, distinct per form so that several forms share a page.
+    AUTO_ID = "id_%s"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", self.AUTO_ID)
+        super().__init__(*args, **kwargs)
+
+    def add_domain_error(self, exc: Invalid) -> None:
+        """Show a service's validation error next to the field it names (else above the form)."""
+        field = exc.extra.get("field")
+        if isinstance(field, str):
+            message = exc.message.removeprefix(f"{field}: ")
+            name = self.FIELD_ALIASES.get(field, field)
+            if name in self.fields:
+                self.add_error(name, message)
+                return
+        self.add_error(None, exc.message)
+
+    def service_data(self) -> dict[str, Any]:
+        """The cleaned input, without the optional values left empty (the service's defaults)."""
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class RequestForm(ServiceForm):
     """A request for assistance as the requester files it (the content of the RFA schema)."""
 
     required_css_class = "required"
@@ -266,10 +306,152 @@ class RequestForm(forms.Form):
         data["excluded_organisations"] = [org.pk for org in data["excluded_organisations"]]
         return data
 
-    def add_domain_error(self, exc: Invalid) -> None:
-        """Show a service's validation error next to the field it names (else above the form)."""
-        field = exc.extra.get("field")
-        if isinstance(field, str) and field in self.fields:
-            self.add_error(field, exc.message.removeprefix(f"{field}: "))
-        else:
-            self.add_error(None, exc.message)
+
+def _datetime_field(label: str, *, required: bool = True, help_text: str = "") -> forms.Field:
+    return forms.DateTimeField(
+        label=label,
+        required=required,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=help_text,
+    )
+
+
+def _item_tlp_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="TLP",
+        choices=[("", "The request's TLP"), *Tlp.choices()],
+        required=False,
+        help_text="TLP:RED items reach only the engagement's named members.",
+    )
+
+
+class RouteForm(ServiceForm):
+    """The coordinator's routing: picked organisations, or the top N suggested matches."""
+
+    AUTO_ID = "route_%s"
+
+    organisations = forms.TypedMultipleChoiceField(
+        label="Organisations to route to",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    top = forms.IntegerField(
+        label="Or route to the top N matches",
+        min_value=1,
+        max_value=50,
+        initial=3,
+        required=False,
+    )
+
+    def __init__(
+        self, *args: Any, candidates: Sequence[tuple[Any, Any]] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_candidates(candidates)
+
+    def set_candidates(self, candidates: Sequence[tuple[Any, Any]]) -> None:
+        field = self.fields["organisations"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.choices = list(candidates)
+
+
+class OfferForm(ServiceForm):
+    """An offer of help, as a routed organisation's liaison makes it."""
+
+    AUTO_ID = "offer_%s"
+
+    scope = forms.CharField(
+        max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), help_text="What you offer."
+    )
+    team_size = forms.IntegerField(min_value=1, max_value=500)
+    available_from = _datetime_field("Available from (UTC)")
+    available_until = _datetime_field("Available until (UTC)")
+    services = forms.MultipleChoiceField(
+        choices=ServiceType.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    remote = forms.BooleanField(label="Remote", required=False, initial=True)
+    on_site = forms.BooleanField(label="On site", required=False)
+    conditions = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def service_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["conditions"] = data.get("conditions") or ""
+        return data
+
+
+class TaskForm(ServiceForm):
+    AUTO_ID = "task_%s"
+    FIELD_ALIASES = {"assignee_id": "assignee"}
+
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    assignee = forms.TypedChoiceField(label="Assigned to", coerce=int, empty_value=None)
+    due_at = _datetime_field("Due (UTC)", required=False)
+    tlp = _item_tlp_field()
+
+    def __init__(
+        self, *args: Any, participants: Sequence[tuple[Any, Any]] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["assignee"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", "Choose a participant"), *participants]
+
+    def service_data(self) -> dict[str, Any]:
+        data = super().service_data()
+        data["assignee_id"] = data.pop("assignee")
+        return data
+
+
+class NoteForm(ServiceForm):
+    AUTO_ID = "note_%s"
+    body = forms.CharField(label="Note", max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
+    tlp = _item_tlp_field()
+
+
+class SitrepForm(ServiceForm):
+    AUTO_ID = "sitrep_%s"
+    summary = forms.CharField(max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
+    actions_taken = forms.CharField(
+        max_length=20000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    next_steps = forms.CharField(
+        max_length=20000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    outlook = forms.ChoiceField(
+        choices=[("improving", "Improving"), ("stable", "Stable"), ("worsening", "Worsening")],
+        initial="stable",
+    )
+    tlp = _item_tlp_field()
+
+
+class ReviewForm(ServiceForm):
+    AUTO_ID = "review_%s"
+    what_helped = forms.CharField(max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
+    what_did_not = forms.CharField(
+        label="What did not help",
+        max_length=20000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    lessons = forms.CharField(
+        label="Lessons learned", max_length=20000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    first_deliverable_at = _datetime_field(
+        "First deliverable received (UTC)",
+        required=False,
+        help_text="When the help first produced something usable.",
+    )
+    rating = forms.TypedChoiceField(
+        choices=[("", "No rating"), *((n, str(n)) for n in range(1, 6))],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="1 (poor) to 5 (excellent).",
+    )
+    tlp = _item_tlp_field()

@@ -27,4 +27,37 @@ urlpatterns = [
     ),
     path("requests/new/", views.request_new, name="request-new"),
     path("requests/<int:rfa_id>/", views.request_detail, name="request-detail"),
+    path("requests/<int:rfa_id>/actions/", views.request_transition, name="request-transition"),
+    path("requests/<int:rfa_id>/routes/", views.request_route, name="request-route"),
+    path("requests/<int:rfa_id>/offers/", views.request_offer, name="request-offer"),
+    path(
+        "offers/<int:offer_id>/accept/",
+        views.offer_decide,
+        {"action": "accept"},
+        name="offer-accept",
+    ),
+    path(
+        "offers/<int:offer_id>/decline/",
+        views.offer_decide,
+        {"action": "decline"},
+        name="offer-decline",
+    ),
+    path("engagements/<int:engagement_id>/", views.engagement_detail, name="engagement-detail"),
+    path("engagements/<int:engagement_id>/tasks/", views.engagement_task, name="engagement-task"),
+    path(
+        "engagements/<int:engagement_id>/tasks/<int:task_id>/",
+        views.engagement_task_outcome,
+        name="engagement-task-outcome",
+    ),
+    path("engagements/<int:engagement_id>/notes/", views.engagement_note, name="engagement-note"),
+    path(
+        "engagements/<int:engagement_id>/sitreps/",
+        views.engagement_sitrep,
+        name="engagement-sitrep",
+    ),
+    path(
+        "engagements/<int:engagement_id>/review/",
+        views.engagement_review,
+        name="engagement-review",
+    ),
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -22,17 +22,28 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from vcisc import authz
 from vcisc.assistance import services
 from vcisc.assistance.api import rfa_out, timeline_out
 from vcisc.assistance.deadlines import Step
-from vcisc.assistance.lifecycle import TERMINAL, RfaState
+from vcisc.assistance.lifecycle import TERMINAL, Action, OfferState, RfaState
 from vcisc.assistance.models import RequestForAssistance, Routing
-from vcisc.engagements.models import Participant
+from vcisc.engagements import services as workspace
+from vcisc.engagements.api import engagement_out
+from vcisc.engagements.models import (
+    AfterActionReview,
+    Engagement,
+    Note,
+    Participant,
+    SituationReport,
+    Task,
+    TaskOutcome,
+)
 from vcisc.errors import DomainError, Invalid, NotFound
-from vcisc.federation.models import Organisation, User
+from vcisc.federation.models import Organisation, Role, User
+from vcisc.matching.services import match
 from vcisc.tlp import Tlp, strictest
 from vcisc.vocabulary import (
     LEGAL_REQUIREMENTS,
@@ -42,9 +53,33 @@ from vcisc.vocabulary import (
     Urgency,
     top_sector,
 )
-from vcisc.web.forms import RequestForm
+from vcisc.web.forms import (
+    NoteForm,
+    OfferForm,
+    RequestForm,
+    ReviewForm,
+    RouteForm,
+    ServiceForm,
+    SitrepForm,
+    TaskForm,
+)
 
-__all__ = ["console_page", "home", "request_detail", "request_new"]
+__all__ = [
+    "console_page",
+    "engagement_detail",
+    "engagement_note",
+    "engagement_review",
+    "engagement_sitrep",
+    "engagement_task",
+    "engagement_task_outcome",
+    "home",
+    "offer_decide",
+    "request_detail",
+    "request_new",
+    "request_offer",
+    "request_route",
+    "request_transition",
+]
 
 #: States in the secretariat's triage queue (DOMAIN.md §3: validation before routing).
 TRIAGE_STATES = (RfaState.SUBMITTED, RfaState.TRIAGE, RfaState.NEEDS_INFO)
@@ -238,36 +273,438 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", context)
 
 
-@console_page
-@login_required
-@require_safe
-def request_detail(request: HttpRequest, rfa_id: int) -> HttpResponse:
-    """One request: metadata always, content only with content access, its clocks, the
-    timeline entries and offers the user may read. Not involved: 404, as for no such id."""
-    user = _user(request)
+def _visible_rfa(user: User, rfa_id: int) -> RequestForAssistance:
+    """The request through authz, or the one 404 for absent and hidden alike."""
     if rfa_id > _MAX_DB_INT:
         raise Http404("request not found")
     try:
-        rfa = authz.get_rfa(user, rfa_id)
+        return authz.get_rfa(user, rfa_id)
     except NotFound:
         raise Http404("request not found") from None
+
+
+def _status_of(request: HttpRequest, exc: DomainError, form: ServiceForm | None = None) -> int:
+    """A service's refusal as the page shows it: next to the field (Invalid, with a form), else
+    as a message; the status is the error's own (403, 409, 422). NotFound stays a plain 404."""
+    if isinstance(exc, NotFound):
+        raise Http404("not found") from None
+    if isinstance(exc, Invalid) and form is not None:
+        form.add_domain_error(exc)
+    else:
+        messages.error(request, exc.message)
+    return exc.status
+
+
+#: Lifecycle actions a page offers as buttons (route and accept-offer have their own forms).
+_ACTION_LABELS = {
+    Action.SUBMIT: "Submit to the secretariat",
+    Action.START_TRIAGE: "Start triage",
+    Action.REQUEST_INFO: "Request more information",
+    Action.PROVIDE_INFO: "Information provided: back to triage",
+    Action.REJECT: "Reject",
+    Action.ACTIVATE: "Activate the engagement",
+    Action.REPORT: "Move to reporting",
+    Action.CLOSE: "Close",
+    Action.EXPIRE: "Expire",
+    Action.WITHDRAW: "Withdraw the request",
+}
+_REASON_ACTIONS = {Action.REQUEST_INFO, Action.REJECT, Action.WITHDRAW}
+_BY_REQUESTER = {
+    Action.SUBMIT,
+    Action.PROVIDE_INFO,
+    Action.WITHDRAW,
+    Action.REPORT,
+    Action.CLOSE,
+    Action.ACTIVATE,
+}
+_BY_COORDINATOR = {
+    Action.START_TRIAGE,
+    Action.REQUEST_INFO,
+    Action.REJECT,
+    Action.EXPIRE,
+    Action.ACTIVATE,
+}
+_ROUTABLE = (RfaState.TRIAGE, RfaState.CIRCULATED)
+_OFFERABLE = (RfaState.CIRCULATED, RfaState.OFFER_ACCEPTED, RfaState.ACTIVE)
+_OPEN_OFFERS = (OfferState.PROPOSED, OfferState.ACCEPTED, OfferState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class ActionButton:
+    action: str
+    label: str
+    needs_reason: bool
+
+
+def _actions_for(user: User, shown: dict[str, Any]) -> list[ActionButton]:
+    """The state's allowed actions that the user's involvement permits (the service decides)."""
+    permitted: set[Action] = set()
+    if "requester" in shown["involvement"] and user.has_role(Role.LIAISON):
+        permitted |= _BY_REQUESTER
+    if authz.is_coordinator(user):
+        permitted |= _BY_COORDINATOR
+    return [
+        ActionButton(act.value, _ACTION_LABELS[act], act in _REASON_ACTIONS)
+        for act in map(Action, shown["allowed_actions"])
+        if act in permitted and act in _ACTION_LABELS
+    ]
+
+
+def _route_candidates(rfa: RequestForAssistance, now: datetime) -> tuple[list[Any], Any]:
+    """Ranked matches for the coordinator, each with whether it was already routed."""
+    result = match(rfa, now=now)
+    routed = set(Routing.objects.filter(rfa=rfa).values_list("organisation_id", flat=True))
+    rows = [
+        {"candidate": c, "routed": c.organisation_id in routed, "total": c.score}
+        for c in result.candidates
+    ]
+    return rows, result.excluded
+
+
+def _render_request(
+    request: HttpRequest,
+    rfa: RequestForAssistance,
+    *,
+    status: int = 200,
+    route_form: RouteForm | None = None,
+    offer_form: OfferForm | None = None,
+    failed: dict[str, str] | None = None,
+) -> HttpResponse:
+    user = _user(request)
+    rfa = _visible_rfa(user, rfa.pk)  # fresh after a write, and still through authz
     now = timezone.now()
     shown = _present(rfa_out(user, rfa, now))
     if shown["content"]:
         excluded = shown["excluded_organisations"]
         names = dict(Organisation.objects.filter(pk__in=excluded).values_list("pk", "name"))
         shown["excluded_organisation_names"] = [names.get(pk, f"#{pk}") for pk in excluded]
-    return render(
-        request,
-        "web/request_detail.html",
-        {
-            "rfa": shown,
-            "timeline": timeline_out(user, rfa),
-            "offers": list(authz.offers_visible(user, rfa)),
-            "page_tlp": shown["tlp"],
-            "now": now,
-        },
+    offers = list(authz.offers_visible(user, rfa))
+    involvement = set(shown["involvement"])
+    liaison = user.has_role(Role.LIAISON)
+    context: dict[str, Any] = {
+        "rfa": shown,
+        "timeline": timeline_out(user, rfa),
+        "offers": offers,
+        "page_tlp": shown["tlp"],
+        "now": now,
+        "actions": _actions_for(user, shown),
+        "failed": failed or {},
+        "decides_offers": "requester" in involvement and liaison,
+    }
+    if authz.is_coordinator(user) and rfa.state in _ROUTABLE:
+        rows, excluded = _route_candidates(rfa, now)
+        choices = [
+            (row["candidate"].organisation_id, row["candidate"].organisation_name)
+            for row in rows
+            if not row["routed"]
+        ]
+        if route_form is None:
+            route_form = RouteForm(candidates=choices)
+        else:
+            route_form.set_candidates(choices)
+        context.update(matches=rows, match_excluded=excluded, route_form=route_form)
+    own_open = any(
+        o.organisation_id == user.organisation_id and o.state in _OPEN_OFFERS for o in offers
     )
+    if "routed" in involvement and liaison and rfa.state in _OFFERABLE and not own_open:
+        context["offer_form"] = offer_form or OfferForm(
+            initial={
+                "team_size": 2,
+                "available_from": now,
+                "available_until": now + timedelta(days=7),
+                "remote": True,
+            }
+        )
+    return render(request, "web/request_detail.html", context, status=status)
+
+
+@console_page
+@login_required
+@require_safe
+def request_detail(request: HttpRequest, rfa_id: int) -> HttpResponse:
+    """One request: metadata always, content only with content access, its clocks, the
+    timeline entries and offers the user may read, and the actions the user may take now.
+    Not involved: 404, as for no such id."""
+    return _render_request(request, _visible_rfa(_user(request), rfa_id))
+
+
+def _done(request: HttpRequest, text: str, rfa_id: int) -> HttpResponse:
+    messages.success(request, text)
+    return redirect("web:request-detail", rfa_id=rfa_id)
+
+
+@console_page
+@login_required
+@require_POST
+def request_transition(request: HttpRequest, rfa_id: int) -> HttpResponse:
+    """Fire a lifecycle action through :func:`services.transition`."""
+    user = _user(request)
+    rfa = _visible_rfa(user, rfa_id)
+    action = request.POST.get("action", "")[:40]
+    reason = request.POST.get("reason", "")
+    try:
+        rfa = services.transition(user, rfa.pk, action, reason=reason)
+    except DomainError as exc:
+        status = _status_of(request, exc)
+        failed = {"action": action, "reason": reason}
+        return _render_request(request, rfa, status=status, failed=failed)
+    return _done(request, f"{rfa.reference}: {action} done; the request is {rfa.state}.", rfa.pk)
+
+
+@console_page
+@login_required
+@require_POST
+def request_route(request: HttpRequest, rfa_id: int) -> HttpResponse:
+    """Route to picked organisations or to the top N matches through :func:`services.route`."""
+    user = _user(request)
+    rfa = _visible_rfa(user, rfa_id)
+    # Any id may be picked; the service checks each one (exclusions, legal requirements).
+    form = RouteForm(
+        request.POST, candidates=[(v, v) for v in request.POST.getlist("organisations")]
+    )
+    if not form.is_valid():
+        return _render_request(request, rfa, status=422, route_form=form)
+    top = request.POST.get("intent") == "top"
+    try:
+        result = services.route(
+            user,
+            rfa.pk,
+            None if top else form.cleaned_data["organisations"],
+            top=form.cleaned_data["top"] or 5,
+        )
+    except DomainError as exc:
+        status = _status_of(request, exc, form)
+        return _render_request(request, rfa, status=status, route_form=form)
+    names = ", ".join(r.organisation.name for r in result.routed)
+    return _done(request, f"{result.rfa.reference} routed to {names}.", rfa.pk)
+
+
+@console_page
+@login_required
+@require_POST
+def request_offer(request: HttpRequest, rfa_id: int) -> HttpResponse:
+    """A routed organisation offers help through :func:`services.create_offer`."""
+    user = _user(request)
+    rfa = _visible_rfa(user, rfa_id)
+    form = OfferForm(request.POST)
+    status = 422
+    if form.is_valid():
+        try:
+            services.create_offer(user, rfa.pk, form.service_data())
+        except DomainError as exc:
+            status = _status_of(request, exc, form)
+        else:
+            return _done(request, f"Your offer on {rfa.reference} was sent.", rfa.pk)
+    return _render_request(request, rfa, status=status, offer_form=form)
+
+
+@console_page
+@login_required
+@require_POST
+def offer_decide(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
+    """The requester accepts or declines an offer through :func:`services.offer_action`."""
+    user = _user(request)
+    if offer_id > _MAX_DB_INT:
+        raise Http404("offer not found")
+    try:
+        offer = authz.get_offer(user, offer_id)
+    except NotFound:
+        raise Http404("offer not found") from None
+    reason = request.POST.get("reason", "")
+    try:
+        services.offer_action(user, offer.pk, action, reason=reason)
+    except DomainError as exc:
+        status = _status_of(request, exc)
+        return _render_request(request, offer.rfa, status=status)
+    verb = {"accept": "accepted", "decline": "declined"}.get(action, action)
+    return _done(request, f"Offer of {offer.organisation.name} {verb}.", offer.rfa_id)
+
+
+# --- engagement workspace -----------------------------------------------------------------------
+
+_WORKSPACE_OPEN = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
+
+
+def _visible_engagement(user: User, engagement_id: int) -> Engagement:
+    if engagement_id > _MAX_DB_INT:
+        raise Http404("engagement not found")
+    try:
+        return authz.get_engagement(user, engagement_id)
+    except NotFound:
+        raise Http404("engagement not found") from None
+
+
+def _participant_choices(eng: Engagement) -> list[tuple[int, str]]:
+    return [
+        (p.organisation_id, p.organisation.name)
+        for p in Participant.objects.filter(engagement=eng).select_related("organisation")
+    ]
+
+
+def _render_engagement(
+    request: HttpRequest,
+    eng: Engagement,
+    *,
+    status: int = 200,
+    **forms: ServiceForm,
+) -> HttpResponse:
+    user = _user(request)
+    eng = _visible_engagement(user, eng.pk)
+    rfa = eng.rfa
+    data = engagement_out(user, eng)
+    content = data["access"] == "content"
+    context: dict[str, Any] = {
+        "eng": data,
+        "content": content,
+        "rfa_state": rfa.state,
+        "timeline": timeline_out(user, rfa),
+        "page_tlp": Tlp(rfa.tlp),
+        "outcomes": TaskOutcome.choices,
+    }
+    if content:
+        visible = authz.item_filter(user, eng)
+
+        def items(model: type[Any]) -> list[Any]:
+            return list(
+                model.objects.filter(visible, engagement=eng)
+                .select_related("organisation", "author")
+                .order_by("created_at", "pk")
+            )
+
+        review = AfterActionReview.objects.filter(engagement=eng).first()
+        names = dict(_participant_choices(eng))
+        tasks = items(Task)
+        for task in tasks:
+            task.assignee_name = names.get(task.assignee_id, "")
+        context.update(
+            tasks=tasks,
+            notes=items(Note),
+            sitreps=items(SituationReport),
+            review=review if review and authz.item_visible(user, eng, review.tlp) else None,
+        )
+        writes = rfa.state in _WORKSPACE_OPEN and (
+            user.has_role(Role.LIAISON) or user.has_role(Role.ANALYST)
+        )
+        if writes:
+            context.update(
+                task_form=forms.get("task_form")
+                or TaskForm(participants=_participant_choices(eng)),
+                note_form=forms.get("note_form") or NoteForm(),
+                sitrep_form=forms.get("sitrep_form") or SitrepForm(),
+            )
+        if (
+            rfa.state == RfaState.REPORTING
+            and rfa.requester_id == user.organisation_id
+            and user.has_role(Role.LIAISON)
+            and review is None
+        ):
+            context["review_form"] = forms.get("review_form") or ReviewForm()
+        # A form that came back with errors is shown again, whatever the state now is.
+        context.update(forms)
+    return render(request, "web/engagement_detail.html", context, status=status)
+
+
+@console_page
+@login_required
+@require_safe
+def engagement_detail(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    """The workspace: participants and timeline for all who may see the engagement; tasks,
+    notes, SITREPs and the review for participants only (TLP:RED items for named members)."""
+    return _render_engagement(request, _visible_engagement(_user(request), engagement_id))
+
+
+def _workspace_write(
+    request: HttpRequest,
+    engagement_id: int,
+    form: ServiceForm,
+    form_name: str,
+    write: Callable[[User, int, dict[str, Any]], Any],
+    done: str,
+) -> HttpResponse:
+    user = _user(request)
+    eng = _visible_engagement(user, engagement_id)
+    status = 422
+    if form.is_valid():
+        try:
+            write(user, eng.pk, form.service_data())
+        except DomainError as exc:
+            status = _status_of(request, exc, form)
+        else:
+            messages.success(request, done)
+            return redirect("web:engagement-detail", engagement_id=eng.pk)
+    return _render_engagement(request, eng, status=status, **{form_name: form})
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    eng = _visible_engagement(_user(request), engagement_id)
+    form = TaskForm(request.POST, participants=_participant_choices(eng))
+    return _workspace_write(
+        request, engagement_id, form, "task_form", workspace.add_task, "Task added."
+    )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_note(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    return _workspace_write(
+        request,
+        engagement_id,
+        NoteForm(request.POST),
+        "note_form",
+        workspace.add_note,
+        "Note added.",
+    )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_sitrep(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    return _workspace_write(
+        request,
+        engagement_id,
+        SitrepForm(request.POST),
+        "sitrep_form",
+        workspace.add_sitrep,
+        "Situation report added.",
+    )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_review(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    return _workspace_write(
+        request,
+        engagement_id,
+        ReviewForm(request.POST),
+        "review_form",
+        workspace.submit_review,
+        "After-action review submitted; the request can now be closed.",
+    )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_task_outcome(request: HttpRequest, engagement_id: int, task_id: int) -> HttpResponse:
+    """Change a task's outcome through :func:`workspace.update_task`."""
+    user = _user(request)
+    eng = _visible_engagement(user, engagement_id)
+    outcome = request.POST.get("outcome", "")[:20]
+    if task_id > _MAX_DB_INT:
+        raise Http404("task not found")
+    try:
+        task = workspace.update_task(user, eng.pk, task_id, {"outcome": outcome})
+    except DomainError as exc:
+        status = _status_of(request, exc)
+        return _render_engagement(request, eng, status=status)
+    messages.success(request, f"Task #{task.pk} is {task.outcome}.")
+    return redirect("web:engagement-detail", engagement_id=eng.pk)
 
 
 @console_page
