@@ -3,7 +3,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from vcisc.web import views
+from vcisc.web import live, views
+from vcisc.web.directory import capabilities_edit, directory
+from vcisc.web.metrics import metrics
 
 app_name = "web"
 
@@ -25,6 +27,7 @@ urlpatterns = [
         views.console_page(auth_views.LogoutView.as_view(next_page="web:login")),
         name="logout",
     ),
+    path("events/", live.events, name="events"),
     path("requests/new/", views.request_new, name="request-new"),
     path("requests/<int:rfa_id>/", views.request_detail, name="request-detail"),
     path("requests/<int:rfa_id>/actions/", views.request_transition, name="request-transition"),
@@ -59,5 +62,12 @@ urlpatterns = [
         "engagements/<int:engagement_id>/review/",
         views.engagement_review,
         name="engagement-review",
+    ),
+    path("metrics/", metrics, name="metrics"),
+    path("directory/", directory, name="directory"),
+    path(
+        "directory/organisations/<int:org_id>/capabilities/",
+        capabilities_edit,
+        name="directory-capabilities",
     ),
 ]

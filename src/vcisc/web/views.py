@@ -88,10 +88,11 @@ LIST_LIMIT = 100
 #: Ids beyond a 64-bit column are absent, not a database error (see vcisc.http.DbInt).
 _MAX_DB_INT = 2**63 - 1
 
-#: Pages load only their own stylesheet, post only to themselves and are never framed.
+#: Pages load only their own stylesheet and script (no inline code), connect only to themselves
+#: (live updates), post only to themselves and are never framed.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 _STEP_LABELS = {
