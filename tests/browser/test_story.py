@@ -144,3 +144,19 @@ def test_the_story_in_the_browser(sessions: Any) -> None:
         outsider.goto(url, status=404)
         body = outsider.page.content()
         assert reference not in body and TITLE not in body
+    # Nor from the metrics or the directory, which it may read.
+    for url in ("/metrics/", "/directory/"):
+        outsider.goto(url)
+        assert reference not in outsider.page.content()
+
+
+def test_metrics_and_directory_pages_are_accessible(sessions: Any) -> None:
+    """The pages around the story, for the secretariat and a liaison: charts and directory, each
+    checked with axe and kept as a screenshot."""
+    coord: Session = sessions("coordinator", "coordinator@secretariat.example")
+    coord.goto("/metrics/")
+    assert coord.page.locator("svg[role=img]").count() >= 4
+    coord.goto("/directory/?q=cert")
+    ee: Session = sessions("requester", "liaison@cert.ee.example")
+    ee.goto("/directory/?service_type=ics-ot-expertise")
+    ee.goto("/metrics/")
