@@ -56,6 +56,7 @@ __all__ = [
     "rfa_access",
     "timeline_visible",
     "visible_engagements",
+    "visible_offers",
     "visible_requests",
 ]
 
@@ -239,15 +240,23 @@ def role_in(user: User, rfa: RequestForAssistance) -> set[str]:
 # --- offers -------------------------------------------------------------------------------------
 
 
-def offers_visible(user: User, rfa: RequestForAssistance) -> QuerySet[Offer]:
-    """The requester and the secretariat see every offer; an offering organisation its own."""
+def visible_offers(user: User) -> QuerySet[Offer]:
+    """Every offer the user may see: on a request it may see, all offers if its organisation is
+    the requester or the secretariat, else its own organisation's (who else offered is private)."""
     org = _org(user)
-    qs = Offer.objects.filter(rfa=rfa).select_related("organisation", "organisation__nation")
-    if org is None or rfa_access(user, rfa) is Access.NONE:
+    qs = Offer.objects.filter(rfa__in=visible_requests(user)).select_related(
+        "organisation", "organisation__nation"
+    )
+    if org is None:
         return qs.none()
-    if rfa.requester_id == org.pk or org.is_secretariat:
+    if org.is_secretariat:
         return qs
-    return qs.filter(organisation=org)
+    return qs.filter(Q(rfa__requester=org) | Q(organisation=org))
+
+
+def offers_visible(user: User, rfa: RequestForAssistance) -> QuerySet[Offer]:
+    """The offers on one request that the user may see (the rule of :func:`visible_offers`)."""
+    return visible_offers(user).filter(rfa=rfa)
 
 
 def get_offer(user: User, offer_id: int) -> Offer:

@@ -35,3 +35,22 @@ def test_operators_and_observers_see_no_request() -> None:
     for email in ("admin@secretariat.example", "observer@cert.am.example"):
         user = User.objects.get(email=email)
         assert not authz.visible_requests(user).exists()
+
+
+def test_offers_are_seen_by_requester_secretariat_and_the_offerer_only() -> None:
+    load_demo(progress=False)
+    from vcisc.assistance.models import Offer
+
+    offers = list(Offer.objects.select_related("rfa"))
+    assert offers
+    for user in User.objects.select_related("organisation__nation"):
+        viewer = authz.Viewer.of(user)
+        seen = set(authz.visible_offers(user).values_list("pk", flat=True))
+        org_id = user.organisation_id
+        expected = {
+            o.pk
+            for o in offers
+            if viewer.sees(o.rfa)
+            and (viewer.coordinator or o.rfa.requester_id == org_id or o.organisation_id == org_id)
+        }
+        assert seen == expected, user.email

@@ -1,6 +1,6 @@
 """The metrics page: response times, requests by sector / severity / service, offers and
 engagements per nation — each figure computed only over what :mod:`vcisc.authz` lets the user
-see (``visible_requests``, ``offers_visible``, ``visible_engagements``), so that an organisation's
+see (``visible_requests``, ``visible_offers``, ``visible_engagements``), so that an organisation's
 numbers never include a request it is not involved in.
 
 Charts are inline SVG from :mod:`vcisc.web.charts`; each comes with its numbers in a table.
@@ -69,9 +69,9 @@ def collect(user: User) -> MetricsData:
         data.by_severity[rfa.severity] += 1
         for service in rfa.services_needed or []:
             data.by_service[str(service)] += 1
-        for offer in authz.offers_visible(user, rfa):
-            nation = offer.organisation.nation
-            data.offers[nation.code if nation else "—"] += 1
+    for offer in authz.visible_offers(user).exclude(rfa__state=RfaState.DRAFT):
+        nation = offer.organisation.nation
+        data.offers[nation.code if nation else "—"] += 1
 
     per_week: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     data.hours = {step: [] for step in STEPS}
