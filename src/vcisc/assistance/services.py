@@ -47,6 +47,7 @@ __all__ = [
     "create_rfa",
     "expire_overdue",
     "offer_action",
+    "record_timeline",
     "route",
     "transition",
     "update_rfa",
@@ -118,7 +119,7 @@ def _actor_org(actor: User) -> Organisation:
     return org
 
 
-def _timeline(
+def record_timeline(
     rfa: RequestForAssistance,
     actor: User | None,
     kind: str,
@@ -129,6 +130,7 @@ def _timeline(
     participants_only: bool = False,
     detail: str = "",
 ) -> None:
+    """Append what happened to ``rfa``'s timeline (inside the caller's transaction)."""
     TimelineEntry.objects.create(
         detail=detail[:2000],
         rfa=rfa,
@@ -235,7 +237,7 @@ def create_rfa(
         rfa.reference = _next_reference(now)
         rfa.save()
         audit(actor, "create", rfa, now=now, after=snapshot(rfa))
-        _timeline(rfa, actor, "created", "Request drafted", now, audience=org)
+        record_timeline(rfa, actor, "created", "Request drafted", now, audience=org)
         if submit:
             _apply(actor, rfa, Action.SUBMIT, "", now)
     return rfa
@@ -268,7 +270,7 @@ def update_rfa(
         rfa.updated_at = now
         rfa.save()
         audit(actor, "update", rfa, now=now, before=before, after=snapshot(rfa))
-        _timeline(rfa, actor, "edited", "Request edited by the requester", now)
+        record_timeline(rfa, actor, "edited", "Request edited by the requester", now)
     return rfa
 
 
@@ -323,7 +325,7 @@ def _apply(
         summary = f"{before['state']} → {rfa.state}"
         # Reasons for rejection or requests for information concern requester and secretariat.
         private = action in (Action.REJECT, Action.REQUEST_INFO, Action.PROVIDE_INFO)
-        _timeline(
+        record_timeline(
             rfa,
             actor,
             f"state.{action.value}",
@@ -484,7 +486,7 @@ def route(
                 reasons=[r.__dict__ for r in cand.reasons] if cand else [],
             )
             audit(actor, "rfa.route", row, now=now, after=snapshot(row))
-            _timeline(
+            record_timeline(
                 rfa,
                 actor,
                 "routed",
@@ -571,7 +573,7 @@ def create_offer(
             rfa.updated_at = now
             rfa.save(update_fields=["first_offer_at", "updated_at"])
             audit(actor, "rfa.first-offer", rfa, now=now, before=before, after=snapshot(rfa))
-        _timeline(rfa, actor, "offer", f"{org.name} offered help", now, audience=org)
+        record_timeline(rfa, actor, "offer", f"{org.name} offered help", now, audience=org)
         outbox.queue_offer(rfa, offer, now=now)
     return offer
 
@@ -605,7 +607,7 @@ def _offer_move(
         offer.decision_reason = reason[:2000]
     offer.save()
     audit(actor, f"offer.{action.value}", offer, now=now, before=before, after=snapshot(offer))
-    _timeline(
+    record_timeline(
         offer.rfa,
         actor,
         f"offer.{action.value}",

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from vcisc import authz
 from vcisc.assistance.lifecycle import RfaState
-from vcisc.assistance.models import Offer, RequestForAssistance, TimelineEntry
+from vcisc.assistance.models import Offer, RequestForAssistance
+from vcisc.assistance.services import record_timeline
 from vcisc.audit.log import audit, snapshot
 from vcisc.dbutil import clean_or_invalid, reject_nulls
 from vcisc.engagements.models import (
@@ -50,15 +51,8 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _timeline(eng: Engagement, actor: User, kind: str, summary: str, now: datetime) -> None:
-    TimelineEntry.objects.create(
-        rfa=eng.rfa,
-        at=now,
-        actor=actor,
-        actor_organisation=actor.organisation,
-        kind=kind,
-        summary=summary[:500],
-        participants_only=True,
-    )
+    # Workspace events are for the participants only.
+    record_timeline(eng.rfa, actor, kind, summary, now, participants_only=True)
 
 
 def _member(actor: User, eng: Engagement, user: User, now: datetime) -> None:
