@@ -74,7 +74,9 @@ def engagement_out(user: Any, eng: Engagement) -> dict[str, Any]:
         "participants": list(
             Participant.objects.filter(engagement=eng).select_related("organisation__nation")
         ),
-        "members": list(EngagementMember.objects.filter(engagement=eng).select_related("user"))
+        "members": list(
+            EngagementMember.objects.filter(engagement=eng).select_related("user__organisation")
+        )
         if content
         else None,
         "has_review": AfterActionReview.objects.filter(engagement=eng).exists(),

@@ -214,6 +214,9 @@ def update(
             setattr(locked, name, value)
         if isinstance(locked, User):
             locked.is_staff = locked.has_role(Role.ADMIN)
+            org = locked.organisation
+            if locked.has_role(Role.COORDINATOR) and not (org and org.is_secretariat):
+                raise Invalid("roles", "the coordinator role belongs to secretariat users")
         if isinstance(locked, Organisation):
             _check_org_shape(locked)
         _validate(locked)
@@ -335,6 +338,8 @@ def create_user(
     org = _active_org(organisation_id) if organisation_id is not None else None
     if Role.COORDINATOR.value in roles and not (org and org.is_secretariat):
         raise Invalid("roles", "the coordinator role belongs to secretariat users")
+    if User.objects.filter(email=email).exists():
+        raise Invalid("email", "an account with this e-mail address already exists")
     user = User(
         email=email,
         username=email,

@@ -28,6 +28,7 @@ from vcisc.vocabulary import (
 
 __all__ = [
     "CommaListField",
+    "MemberForm",
     "NoteForm",
     "OfferForm",
     "RequestForm",
@@ -406,6 +407,26 @@ class TaskForm(ServiceForm):
         data = super().service_data()
         data["assignee_id"] = data.pop("assignee")
         return data
+
+
+class MemberForm(ServiceForm):
+    """Name a colleague of one's own organisation as a member of the engagement (TLP:RED)."""
+
+    AUTO_ID = "member_%s"
+    FIELD_ALIASES = {"user_id": "user"}
+
+    user = forms.TypedChoiceField(label="Colleague", coerce=int, empty_value=None)
+
+    def __init__(
+        self, *args: Any, colleagues: Sequence[tuple[Any, Any]] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", "Choose a colleague"), *colleagues]
+
+    def service_data(self) -> dict[str, Any]:
+        return {"user_id": self.cleaned_data["user"]}
 
 
 class NoteForm(ServiceForm):

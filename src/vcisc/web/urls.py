@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from vcisc.web import live, views
+from vcisc.web import accounts, live, views
 from vcisc.web.directory import capabilities_edit, directory
 from vcisc.web.metrics import metrics
 
@@ -30,20 +30,18 @@ urlpatterns = [
     path("events/", live.events, name="events"),
     path("requests/new/", views.request_new, name="request-new"),
     path("requests/<int:rfa_id>/", views.request_detail, name="request-detail"),
+    path("requests/<int:rfa_id>/edit/", views.request_edit, name="request-edit"),
     path("requests/<int:rfa_id>/actions/", views.request_transition, name="request-transition"),
     path("requests/<int:rfa_id>/routes/", views.request_route, name="request-route"),
     path("requests/<int:rfa_id>/offers/", views.request_offer, name="request-offer"),
-    path(
-        "offers/<int:offer_id>/accept/",
-        views.offer_decide,
-        {"action": "accept"},
-        name="offer-accept",
-    ),
-    path(
-        "offers/<int:offer_id>/decline/",
-        views.offer_decide,
-        {"action": "decline"},
-        name="offer-decline",
+    *(
+        path(
+            f"offers/<int:offer_id>/{action}/",
+            views.offer_act,
+            {"action": action},
+            name=f"offer-{action}",
+        )
+        for action in ("accept", "decline", "withdraw", "start", "complete")
     ),
     path("engagements/<int:engagement_id>/", views.engagement_detail, name="engagement-detail"),
     path("engagements/<int:engagement_id>/tasks/", views.engagement_task, name="engagement-task"),
@@ -51,6 +49,11 @@ urlpatterns = [
         "engagements/<int:engagement_id>/tasks/<int:task_id>/",
         views.engagement_task_outcome,
         name="engagement-task-outcome",
+    ),
+    path(
+        "engagements/<int:engagement_id>/members/",
+        views.engagement_member,
+        name="engagement-member",
     ),
     path("engagements/<int:engagement_id>/notes/", views.engagement_note, name="engagement-note"),
     path(
@@ -63,6 +66,12 @@ urlpatterns = [
         views.engagement_review,
         name="engagement-review",
     ),
+    path("account/", accounts.account, name="account"),
+    path("tokens/<str:key_id>/revoke/", accounts.token_revoke, name="token-revoke"),
+    path("users/", accounts.users, name="users"),
+    path("users/new/", accounts.user_new, name="user-new"),
+    path("users/<int:user_id>/", accounts.user_detail, name="user-detail"),
+    path("users/<int:user_id>/deactivate/", accounts.user_deactivate, name="user-deactivate"),
     path("metrics/", metrics, name="metrics"),
     path("directory/", directory, name="directory"),
     path(

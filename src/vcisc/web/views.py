@@ -17,6 +17,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -28,13 +30,21 @@ from vcisc import authz
 from vcisc.assistance import services
 from vcisc.assistance.api import rfa_out, timeline_out
 from vcisc.assistance.deadlines import Step
-from vcisc.assistance.lifecycle import TERMINAL, Action, OfferState, RfaState
-from vcisc.assistance.models import RequestForAssistance, Routing
+from vcisc.assistance.lifecycle import (
+    TERMINAL,
+    Action,
+    OfferAction,
+    OfferState,
+    RfaState,
+    allowed_offer_actions,
+)
+from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.engagements import services as workspace
 from vcisc.engagements.api import engagement_out
 from vcisc.engagements.models import (
     AfterActionReview,
     Engagement,
+    EngagementMember,
     Note,
     Participant,
     SituationReport,
@@ -44,6 +54,7 @@ from vcisc.engagements.models import (
 from vcisc.errors import DomainError, Invalid, NotFound
 from vcisc.federation.models import Organisation, Role, User
 from vcisc.matching.services import match
+from vcisc.oncall import OnCallError, parse_on_call, parse_timezone
 from vcisc.tlp import Tlp, strictest
 from vcisc.vocabulary import (
     LEGAL_REQUIREMENTS,
@@ -54,6 +65,7 @@ from vcisc.vocabulary import (
     top_sector,
 )
 from vcisc.web.forms import (
+    MemberForm,
     NoteForm,
     OfferForm,
     RequestForm,
@@ -67,14 +79,16 @@ from vcisc.web.forms import (
 __all__ = [
     "console_page",
     "engagement_detail",
+    "engagement_member",
     "engagement_note",
     "engagement_review",
     "engagement_sitrep",
     "engagement_task",
     "engagement_task_outcome",
     "home",
-    "offer_decide",
+    "offer_act",
     "request_detail",
+    "request_edit",
     "request_new",
     "request_offer",
     "request_route",
@@ -189,9 +203,9 @@ def _table(user: User, qs: QuerySet[RequestForAssistance], now: datetime) -> Tab
     return Table(rows, total)
 
 
-def _page_marking(tables: Iterable[Table]) -> Tlp | None:
+def _page_marking(tables: Iterable[Table], more: Iterable[str] = ()) -> Tlp | None:
     """The strictest TLP of the requests on a page (None when it shows none)."""
-    labels = [row["tlp"] for table in tables for row in table.rows]
+    labels = [row["tlp"] for table in tables for row in table.rows] + [Tlp(t) for t in more]
     return strictest(labels) if labels else None
 
 
@@ -262,16 +276,94 @@ def home(request: HttpRequest) -> HttpResponse:
             visible.exclude(requester=org).filter(Exists(routed) | Exists(taking_part)),
             now,
         )
+        offers = _our_offers(user, org)
+        engagements = _our_engagements(user, org)
         context.update(
             view="organisation",
             organisation=org,
             ours=ours,
             routed=theirs,
-            page_tlp=_page_marking([ours, theirs]),
+            our_offers=offers,
+            our_engagements=engagements,
+            capacity=_our_capacity(org, now),
+            manages_capabilities=user.has_role(Role.LIAISON),
+            page_tlp=_page_marking(
+                [ours, theirs],
+                [o.rfa.tlp for o in offers] + [e["tlp"] for e in engagements],
+            ),
         )
     else:
         context.update(view="none", page_tlp=None)
     return render(request, "web/home.html", context)
+
+
+def _our_offers(user: User, org: Organisation) -> list[Offer]:
+    """Our organisation's offers on requests we may still see, newest first."""
+    return list(
+        authz.visible_offers(user)
+        .filter(organisation=org)
+        .select_related("rfa")
+        .order_by("-created_at", "-pk")[:LIST_LIMIT]
+    )
+
+
+def _our_engagements(user: User, org: Organisation) -> list[dict[str, Any]]:
+    """Engagements our organisation takes part in (as requester or helper), open ones first."""
+    rows = (
+        Participant.objects.filter(organisation=org, engagement__in=authz.visible_engagements(user))
+        .select_related("engagement__rfa")
+        .order_by("engagement__closed_at", "-engagement__opened_at", "pk")[:LIST_LIMIT]
+    )
+    return [
+        {
+            "id": p.engagement_id,
+            "reference": p.engagement.rfa.reference,
+            "rfa_id": p.engagement.rfa_id,
+            "state": p.engagement.rfa.state,
+            "tlp": p.engagement.rfa.tlp,
+            "role": p.role,
+            "opened_at": p.engagement.opened_at,
+            "closed_at": p.engagement.closed_at,
+        }
+        for p in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What our organisation has declared, and how much of it is taken now (the same figures
+    matching scores: accepted or active offers on open requests against ``max_concurrent``)."""
+
+    in_progress: int
+    capabilities: list[dict[str, Any]]
+    on_call_now: int
+    contacts: int
+
+
+def _our_capacity(org: Organisation, now: datetime) -> Capacity:
+    in_progress = (
+        Offer.objects.filter(organisation=org, state__in=[OfferState.ACCEPTED, OfferState.ACTIVE])
+        .exclude(rfa__state__in=[s.value for s in TERMINAL])
+        .count()
+    )
+    capabilities = [
+        {
+            "label": ServiceType(c.service_type).label,
+            "depth": c.depth,
+            "max": c.max_concurrent,
+            "free": max(c.max_concurrent - in_progress, 0),
+            "sectors": c.sectors,
+        }
+        for c in org.capabilities.filter(active=True).order_by("service_type", "pk")
+    ]
+    contacts = list(org.contacts.filter(active=True).values_list("on_call", "time_zone"))
+    on_call = 0
+    for spec, zone in contacts:
+        try:
+            on_call += parse_on_call(spec).covers(now, parse_timezone(zone))
+        except OnCallError:
+            continue  # validated on write; an old bad row does not count as on call
+    return Capacity(in_progress, capabilities, on_call, len(contacts))
 
 
 def _visible_rfa(user: User, rfa_id: int) -> RequestForAssistance:
@@ -382,6 +474,20 @@ def _render_request(
     offers = list(authz.offers_visible(user, rfa))
     involvement = set(shown["involvement"])
     liaison = user.has_role(Role.LIAISON)
+    # Each offer with the offering organisation's buttons (the service decides again).
+    offer_rows = [
+        (
+            o,
+            [
+                (act.value, _OFFERER_LABELS[act])
+                for act in allowed_offer_actions(OfferState(o.state))
+                if act in _OFFERER_LABELS
+            ]
+            if liaison and o.organisation_id == user.organisation_id
+            else [],
+        )
+        for o in offers
+    ]
     context: dict[str, Any] = {
         "rfa": shown,
         "timeline": timeline_out(user, rfa),
@@ -391,6 +497,9 @@ def _render_request(
         "actions": _actions_for(user, shown),
         "failed": failed or {},
         "decides_offers": "requester" in involvement and liaison,
+        "can_edit": "requester" in involvement and liaison and rfa.state in _EDITABLE,
+        "offer_rows": offer_rows,
+        "acts_on_own_offers": any(own for _, own in offer_rows),
     }
     if authz.is_coordinator(user) and rfa.state in _ROUTABLE:
         rows, excluded = _route_candidates(rfa, now)
@@ -499,11 +608,28 @@ def request_offer(request: HttpRequest, rfa_id: int) -> HttpResponse:
     return _render_request(request, rfa, status=status, offer_form=form)
 
 
+#: What each offer action says once done (the requester decides; the offerer moves its own).
+_OFFER_DONE = {
+    OfferAction.ACCEPT: "accepted",
+    OfferAction.DECLINE: "declined",
+    OfferAction.WITHDRAW: "withdrawn",
+    OfferAction.START: "started",
+    OfferAction.COMPLETE: "completed",
+}
+#: The offering organisation's own actions, as the buttons name them.
+_OFFERER_LABELS = {
+    OfferAction.WITHDRAW: "Withdraw our offer",
+    OfferAction.START: "Start work",
+    OfferAction.COMPLETE: "Mark our work complete",
+}
+
+
 @console_page
 @login_required
 @require_POST
-def offer_decide(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
-    """The requester accepts or declines an offer through :func:`services.offer_action`."""
+def offer_act(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
+    """Accept / decline (the requester) or withdraw / start / complete (the offering
+    organisation) through :func:`services.offer_action`, which decides who may."""
     user = _user(request)
     if offer_id > _MAX_DB_INT:
         raise Http404("offer not found")
@@ -517,7 +643,7 @@ def offer_decide(request: HttpRequest, offer_id: int, action: str) -> HttpRespon
     except DomainError as exc:
         status = _status_of(request, exc)
         return _render_request(request, offer.rfa, status=status)
-    verb = {"accept": "accepted", "decline": "declined"}.get(action, action)
+    verb = _OFFER_DONE.get(OfferAction(action), action)
     return _done(request, f"Offer of {offer.organisation.name} {verb}.", offer.rfa_id)
 
 
@@ -539,6 +665,20 @@ def _participant_choices(eng: Engagement) -> list[tuple[int, str]]:
     return [
         (p.organisation_id, p.organisation.name)
         for p in Participant.objects.filter(engagement=eng).select_related("organisation")
+    ]
+
+
+def _colleague_choices(user: User, eng: Engagement) -> list[tuple[int, str]]:
+    """Active users of the user's organisation who are not yet named members."""
+    if user.organisation_id is None:
+        return []
+    named = EngagementMember.objects.filter(engagement=eng).values("user_id")
+    return [
+        (pk, email)
+        for pk, email in User.objects.filter(organisation_id=user.organisation_id, is_active=True)
+        .exclude(pk__in=named)
+        .order_by("email")
+        .values_list("pk", "email")
     ]
 
 
@@ -593,6 +733,12 @@ def _render_engagement(
                 note_form=forms.get("note_form") or NoteForm(),
                 sitrep_form=forms.get("sitrep_form") or SitrepForm(),
             )
+        if user.has_role(Role.LIAISON):
+            colleagues = _colleague_choices(user, eng)
+            if colleagues or "member_form" in forms:
+                context["member_form"] = forms.get("member_form") or MemberForm(
+                    colleagues=colleagues
+                )
         if (
             rfa.state == RfaState.REPORTING
             and rfa.requester_id == user.organisation_id
@@ -645,6 +791,21 @@ def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
     return _workspace_write(
         request, engagement_id, form, "task_form", workspace.add_task, "Task added."
     )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_member(request: HttpRequest, engagement_id: int) -> HttpResponse:
+    """A participant's liaison officer names a colleague through :func:`workspace.add_member`."""
+    user = _user(request)
+    eng = _visible_engagement(user, engagement_id)
+    form = MemberForm(request.POST, colleagues=_colleague_choices(user, eng))
+
+    def write(actor: User, engagement_id: int, data: dict[str, Any]) -> Any:
+        return workspace.add_member(actor, engagement_id, data["user_id"])
+
+    return _workspace_write(request, engagement_id, form, "member_form", write, "Member named.")
 
 
 @console_page
@@ -706,6 +867,80 @@ def engagement_task_outcome(request: HttpRequest, engagement_id: int, task_id: i
         return _render_engagement(request, eng, status=status)
     messages.success(request, f"Task #{task.pk} is {task.outcome}.")
     return redirect("web:engagement-detail", engagement_id=eng.pk)
+
+
+_EDITABLE = (RfaState.DRAFT, RfaState.NEEDS_INFO)
+
+
+def _initial_from(shown: dict[str, Any]) -> dict[str, Any]:
+    """The form's initial values from :func:`rfa_out`'s content fields."""
+    initial = {name: shown.get(name) for name in RequestForm.base_fields if name in shown}
+    for name in ("languages", "ics_vendors", "excluded_nations"):
+        initial[name] = ", ".join(shown.get(name) or [])
+    initial["excluded_organisations"] = shown.get("excluded_organisations") or []
+    return initial
+
+
+@console_page
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_edit(request: HttpRequest, rfa_id: int) -> HttpResponse:
+    """The requester edits a draft, or a request the secretariat sent back for more
+    information, through :func:`services.update_rfa`; saving a request in needs-info can also
+    hand it back to triage (``provide-info``)."""
+    user = _user(request)
+    rfa = _visible_rfa(user, rfa_id)
+    if rfa.requester_id != user.organisation_id or not user.has_role(Role.LIAISON):
+        raise PermissionDenied("only the requesting organisation's liaison officers edit it")
+    if rfa.state not in _EDITABLE:
+        messages.error(request, f"{rfa.reference} is {rfa.state} and can no longer be edited.")
+        return redirect("web:request-detail", rfa_id=rfa.pk)
+    shown = rfa_out(user, rfa, timezone.now())
+    status = 200
+    if request.method == "POST":
+        form = RequestForm(request.POST, requester=user.organisation)
+        if rfa.submitted_at is not None:
+            form.fields["severity"].disabled = True
+            form.fields["severity"].initial = rfa.severity
+        status = 422
+        if form.is_valid():
+            data = form.rfa_data()
+            if rfa.submitted_at is not None:
+                data.pop("severity", None)
+            intent = request.POST.get("intent", "save")
+            try:
+                with transaction.atomic():
+                    services.update_rfa(user, rfa.pk, data)
+                    if intent == "submit":
+                        action = (
+                            Action.SUBMIT if rfa.state == RfaState.DRAFT else Action.PROVIDE_INFO
+                        )
+                        services.transition(user, rfa.pk, action.value)
+            except Invalid as exc:
+                form.add_domain_error(exc)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+                status = exc.status
+            else:
+                done = "saved" if intent != "submit" else "saved and sent to the secretariat"
+                messages.success(request, f"{rfa.reference} {done}.")
+                return redirect("web:request-detail", rfa_id=rfa.pk)
+    else:
+        form = RequestForm(initial=_initial_from(shown), requester=user.organisation)
+        if rfa.submitted_at is not None:
+            form.fields["severity"].disabled = True
+    return render(
+        request,
+        "web/request_new.html",
+        {
+            "form": form,
+            "editing": rfa,
+            "nav": "",
+            "page_tlp": Tlp(rfa.tlp),
+            "severity_fixed": rfa.submitted_at is not None,
+        },
+        status=status,
+    )
 
 
 @console_page
