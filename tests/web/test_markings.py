@@ -10,7 +10,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from tests.conftest import Federation, rfa_body
-from tests.web.conftest import html, signed_in
+from tests.web.conftest import file_request, html, signed_in
 from vcisc.assistance import services
 from vcisc.tlp import Tlp
 from vcisc.web.templatetags.vcisc_web import tlp_badge
@@ -75,3 +75,18 @@ def test_unknown_pages_answer_the_console_404() -> None:
     assert resp.status_code == 404
     page = resp.content.decode()
     assert '<html lang="en">' in page and "Not found" in page
+
+
+def test_exercise_data_carries_the_exercise_banner(federation: Federation) -> None:
+    fed = federation
+    body = rfa_body()
+    body.pop("submit", None)
+    drill = services.create_rfa(fed.users["ee"], body, submit=True, is_exercise=True)
+    real = file_request(fed, title="A real one")
+    ee = signed_in(fed, "ee")
+    banner = 'id="exercise-banner"'
+    assert banner in html(ee, f"/requests/{drill.pk}/")
+    assert banner not in html(ee, f"/requests/{real['id']}/")
+    assert banner in html(ee, "/")  # the home page lists it
+    assert banner in html(signed_in(fed, "coordinator"), "/")
+    assert banner not in html(signed_in(fed, "de"), "/")  # DE's home shows no exercise data

@@ -209,6 +209,11 @@ def _page_marking(tables: Iterable[Table], more: Iterable[str] = ()) -> Tlp | No
     return strictest(labels) if labels else None
 
 
+def _any_exercise(tables: Iterable[Table]) -> bool:
+    """Whether a page lists exercise requests (it then carries the EXERCISE banner)."""
+    return any(row["is_exercise"] for table in tables for row in table.rows)
+
+
 @dataclass(frozen=True)
 class Picture:
     """Open requests by sector and severity (sectors as rows, severities 5…0 as columns)."""
@@ -264,6 +269,7 @@ def home(request: HttpRequest) -> HttpResponse:
             queue=queue,
             picture=_federation_picture(visible),
             page_tlp=_page_marking([queue]),
+            page_exercise=_any_exercise([queue]),
         )
     elif user.organisation is not None and not authz.is_secretariat(user):
         org = user.organisation
@@ -287,6 +293,7 @@ def home(request: HttpRequest) -> HttpResponse:
             our_engagements=engagements,
             capacity=_our_capacity(org, now),
             manages_capabilities=user.has_role(Role.LIAISON),
+            page_exercise=_any_exercise([ours, theirs]),
             page_tlp=_page_marking(
                 [ours, theirs],
                 [o.rfa.tlp for o in offers] + [e["tlp"] for e in engagements],
@@ -493,6 +500,7 @@ def _render_request(
         "timeline": timeline_out(user, rfa),
         "offers": offers,
         "page_tlp": shown["tlp"],
+        "page_exercise": shown["is_exercise"],
         "now": now,
         "actions": _actions_for(user, shown),
         "failed": failed or {},
@@ -700,6 +708,7 @@ def _render_engagement(
         "rfa_state": rfa.state,
         "timeline": timeline_out(user, rfa),
         "page_tlp": Tlp(rfa.tlp),
+        "page_exercise": rfa.is_exercise,
         "outcomes": TaskOutcome.choices,
     }
     if content:
