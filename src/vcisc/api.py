@@ -19,7 +19,7 @@ from vcisc.engagements.api import router as engagements_router
 from vcisc.errors import DomainError
 from vcisc.federation.api import router as federation_router
 from vcisc.federation.services import TokenRejected, authenticate_token
-from vcisc.http import AUTH
+from vcisc.http import AUTH, RateLimited
 
 __all__ = ["api"]
 
@@ -60,6 +60,15 @@ api.add_router("/", engagements_router)
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return api.create_response(request, exc.body(), status=exc.status)
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = api.create_response(
+        request, {"detail": f"rate limit exceeded ({exc}); retry later"}, status=429
+    )
+    response["Retry-After"] = "60"
+    return response
 
 
 @api.exception_handler(AuthenticationError)

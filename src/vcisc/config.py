@@ -45,6 +45,20 @@ class VciscConfig(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     secure_cookies: bool = False
 
+    # --- sign-in and abuse limits (documented in config/vcisc.example.env) ---------------------
+    tls_proxy_header: bool = Field(
+        default=False,
+        description="Trust X-Forwarded-Proto from the TLS-terminating proxy (enables HSTS).",
+    )
+    require_second_factor: bool = True
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    signin_failure_limit: int = Field(default=5, ge=1, le=100)
+    signin_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    signin_rate_per_ip: str = Field(default="30/m", pattern=r"^\d+/[smhd]$")
+    api_rate_per_token: str = Field(default="600/m", pattern=r"^\d+/[smhd]$")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=2**34)
+
     @field_validator("secret_key", mode="before")
     @classmethod
     def _empty_key_is_unset(cls, value: object) -> object:

@@ -4,27 +4,47 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
+from django.conf import settings
 from django.http import HttpRequest
+from django_ratelimit.core import is_ratelimited
 from ninja import Schema
 from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer, django_auth
 from pydantic import ConfigDict, Field
 
+from vcisc.federation import tokens
 from vcisc.federation.models import User
 from vcisc.federation.services import TokenRejected, authenticate_token
 
-__all__ = ["AUTH", "BearerToken", "DbInt", "Page", "StrictSchema", "user_of"]
+__all__ = ["AUTH", "BearerToken", "DbInt", "Page", "RateLimited", "StrictSchema", "user_of"]
+
+
+class RateLimited(Exception):
+    """A token made more calls than ``VCISC_API_RATE_PER_TOKEN`` allows (answered 429)."""
 
 
 class BearerToken(HttpBearer):
-    """``Authorization: Bearer vcisc_…``; a bad token is refused with the reason (401)."""
+    """``Authorization: Bearer vcisc_…``; a bad token is refused with the reason (401), a token
+    over its rate limit with 429."""
 
     def authenticate(self, request: HttpRequest, token: str) -> User:
         try:
-            return authenticate_token(token)
+            user = authenticate_token(token)
         except TokenRejected as exc:
             raise AuthenticationError(401, str(exc)) from None
+        parts = tokens.split(token)
+        assert parts is not None, "authenticate_token accepts well-formed tokens only"
+        key_id = parts[0]
+        if is_ratelimited(
+            request,
+            group="vcisc-api-token",
+            key=lambda _g, _r: key_id,
+            rate=settings.VCISC_API_RATE_PER_TOKEN,
+            increment=True,
+        ):
+            raise RateLimited(settings.VCISC_API_RATE_PER_TOKEN)
+        return user
 
 
 #: Token first (API clients), then the browser session (with Django's CSRF check).

@@ -6,6 +6,7 @@ Start-up fails with a clear message when the configuration is invalid (``ConfigE
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -28,6 +29,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "vcisc.audit",
     "vcisc.federation",
     "vcisc.assistance",
@@ -38,14 +43,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "vcisc.web.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "vcisc.web.middleware.SessionExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "vcisc.urls"
@@ -102,6 +110,31 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ATOMIC_REQUESTS = False
 
 AUTH_USER_MODEL = "federation.User"
+# django-axes first: it counts failed passwords and locks the account (vcisc.web.signin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = CONFIG.signin_failure_limit
+AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.signin_lockout_minutes)
+AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per-IP limits are rate limits
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "vcisc.web.signin.locked_out"
+AXES_VERBOSE = False  # its log lines would name the account; the audit trail records lockouts
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "vcisc.web.signin.client_ip"
+AXES_USERNAME_CALLABLE = "vcisc.web.signin.account_name"
+VCISC_REQUIRE_SECOND_FACTOR = CONFIG.require_second_factor
+VCISC_SESSION_IDLE = timedelta(minutes=CONFIG.session_idle_minutes)
+VCISC_SESSION_MAX = timedelta(hours=CONFIG.session_max_hours)
+VCISC_SIGNIN_RATE_PER_IP = CONFIG.signin_rate_per_ip
+VCISC_API_RATE_PER_TOKEN = CONFIG.api_rate_per_token
+VCISC_MAX_BODY_BYTES = CONFIG.max_body_bytes
+# Django's own limit on form fields read into memory follows ours (ours answers 413 first).
+DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+OTP_TOTP_ISSUER = "VCISC"
+# Rate-limit counters (django-ratelimit): process memory; see VCISC_SIGNIN_RATE_PER_IP.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The console's sign-in page; an absent or expired session is sent there with ?next=.
 LOGIN_URL = "web:login"
 PASSWORD_HASHERS = [
@@ -131,10 +164,15 @@ SESSION_COOKIE_SECURE = CONFIG.secure_cookies
 CSRF_COOKIE_SECURE = CONFIG.secure_cookies
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = 8 * 3600
+SESSION_COOKIE_AGE = int(CONFIG.session_max_hours * 3600)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+if CONFIG.tls_proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600  # sent on HTTPS responses only
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = False
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ Without /usr/bin/chromium the directory is skipped, except in CI (CI=true), wher
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import socket
@@ -15,9 +16,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from django_otp.oath import TOTP
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -173,17 +175,57 @@ class Session:
         self.page.screenshot(path=str(target), full_page=True)
         return target
 
-    login_checked = False  # the sign-in page is the same for everyone: check it once
+    login_checked = False  # the sign-in pages are the same for everyone: check them once
+    #: Per person: the TOTP key enrolled at first sign-in, the last time step used, and the
+    #: recovery codes left (a second sign-in within one 30-second step uses one of those,
+    #: since a TOTP code is accepted once).
+    second_factor: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def sign_in(self, email: str) -> None:
-        self.goto("/login/", check=not Session.login_checked)
+        first_time = not Session.login_checked
+        self.goto("/login/", check=first_time)
         Session.login_checked = True
         self.page.fill("input[name=username]", email)
         self.page.fill("input[name=password]", PASSWORD)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_load_state()
-        assert not self.page.url.rstrip("/").endswith("/login"), f"{email} did not sign in"
+        path = self.page.url.removeprefix(self.base)
+        known = Session.second_factor.get(email)
+        if path == "/login/enrol/":
+            assert known is None, f"{email} was asked to enrol twice"
+            if first_time:
+                self.check("enrol")
+            secret = self.page.locator("#totp-secret").inner_text().replace(" ", "")
+            known = Session.second_factor[email] = {"key": secret, "step": 0, "codes": []}
+            self._code(known)
+            self.page.get_by_role("button", name="Confirm and sign in").click()
+            self.page.wait_for_load_state()
+            if first_time:
+                self.check("recovery codes")
+            known["codes"] = self.page.locator("#recovery-codes code").all_inner_texts()
+            self.page.get_by_role("link", name="I have saved them: continue").click()
+        elif path == "/login/verify/":
+            assert known is not None, f"{email} has no second factor on record"
+            if first_time:
+                self.check("verify")
+            self._code(known)
+            self.page.get_by_role("button", name="Verify").click()
+        self.page.wait_for_load_state()
+        assert not self.page.url.removeprefix(self.base).startswith("/login"), (
+            f"{email} did not sign in: {self.page.url}"
+        )
         self.check("home")
+
+    def _code(self, known: dict[str, Any]) -> None:
+        """Type the current TOTP code, or a recovery code if this step's code was used."""
+        totp = TOTP(base64.b32decode(known["key"]))
+        step = totp.t()
+        if step > known["step"]:
+            known["step"] = step
+            code = f"{totp.token():06d}"
+        else:
+            code = known["codes"].pop()
+        self.page.fill("#id_code", code)
 
 
 def assert_accessible(page: Any, where: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.test import Client, override_settings
 
 from tests.conftest import Federation
 from tests.web.conftest import html, signed_in
@@ -28,6 +28,7 @@ def test_sign_in_page_is_labelled_and_marked_up_for_everyone() -> None:
     assert "csrfmiddlewaretoken" in page
 
 
+@override_settings(VCISC_REQUIRE_SECOND_FACTOR=False)  # the second factor: test_second_factor
 def test_sign_in_returns_to_next_and_sign_out_ends_the_session(federation: Federation) -> None:
     user = federation.users["ee"]
     user.set_password("correct horse battery staple")
@@ -54,6 +55,7 @@ def test_a_wrong_password_is_refused_on_the_page(federation: Federation) -> None
     assert "Please enter a correct email and password" in resp.content.decode()
 
 
+@override_settings(VCISC_REQUIRE_SECOND_FACTOR=False)
 def test_sign_in_does_not_redirect_off_site(federation: Federation) -> None:
     user = federation.users["ee"]
     user.set_password("correct horse battery staple")
@@ -93,3 +95,16 @@ def test_forms_need_the_csrf_token(federation: Federation) -> None:
     client.force_login(federation.users["ee"])
     assert client.post("/requests/new/", {"title": "x"}).status_code == 403
     assert client.post("/logout/").status_code == 403
+
+
+def test_off_site_next_is_dropped_with_the_second_factor_too(federation: Federation) -> None:
+    user = federation.users["ee"]
+    user.set_password("correct horse battery staple")
+    user.save()
+    client = Client()
+    resp = client.post(
+        "/login/?next=https://evil.example/",
+        {"username": user.email, "password": "correct horse battery staple"},
+    )
+    assert resp["Location"] == "/login/enrol/"
+    assert client.session["vcisc_pending_signin"]["next"] == "/"

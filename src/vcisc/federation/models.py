@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 
 from vcisc.vocabulary import Depth, ServiceType
 
@@ -208,6 +209,8 @@ class User(AbstractUser):
         Organisation, on_delete=models.PROTECT, related_name="users", null=True, blank=True
     )
     roles = models.JSONField(default=list, blank=True)
+    #: Raised by "sign out everywhere": every session signed in before it stops being valid.
+    session_epoch = models.PositiveIntegerField(default=0)
 
     objects: ClassVar[VciscUserManager] = VciscUserManager()
 
@@ -219,6 +222,16 @@ class User(AbstractUser):
 
     def has_role(self, role: str) -> bool:
         return role in (self.roles or [])
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Django checks this hash, kept in each session, on every request: a new password or
+        a raised ``session_epoch`` ends every session signed in before."""
+        return salted_hmac(
+            "vcisc.federation.User.session_auth_hash",
+            f"{self.password}|{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
 
 class ApiToken(models.Model):

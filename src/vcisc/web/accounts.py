@@ -27,6 +27,7 @@ from vcisc.errors import DomainError, Forbidden, Invalid, NotFound
 from vcisc.federation import services
 from vcisc.federation.models import ApiToken, Organisation, Role, User
 from vcisc.web.forms import ServiceForm
+from vcisc.web.signin import second_factor_of
 from vcisc.web.views import console_page
 
 __all__ = [
@@ -162,6 +163,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "tokens": _tokens_of(user),
             "token_form": form,
             "new_token": new_token,
+            "second_factor": second_factor_of(user),
             "token_action": "web:account",
             "now": timezone.now(),
             "token_target": None,

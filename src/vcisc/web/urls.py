@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from vcisc.web import accounts, live, views
+from vcisc.web import accounts, live, signin, views
 from vcisc.web.directory import capabilities_edit, directory
 from vcisc.web.metrics import metrics
 
@@ -11,17 +11,9 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        views.console_page(
-            auth_views.LoginView.as_view(
-                template_name="web/login.html",
-                redirect_authenticated_user=True,
-                next_page="web:home",
-            )
-        ),
-        name="login",
-    ),
+    path("login/", views.console_page(signin.SignInView.as_view()), name="login"),
+    path("login/verify/", signin.verify, name="login-verify"),
+    path("login/enrol/", signin.enrol, name="login-enrol"),
     path(
         "logout/",
         views.console_page(auth_views.LogoutView.as_view(next_page="web:login")),
@@ -67,6 +59,12 @@ urlpatterns = [
         name="engagement-review",
     ),
     path("account/", accounts.account, name="account"),
+    path("account/recovery-codes/", signin.recovery_codes, name="recovery-codes"),
+    path(
+        "account/sign-out-everywhere/",
+        signin.sign_out_everywhere,
+        name="sign-out-everywhere",
+    ),
     path("tokens/<str:key_id>/revoke/", accounts.token_revoke, name="token-revoke"),
     path("users/", accounts.users, name="users"),
     path("users/new/", accounts.user_new, name="user-new"),
