@@ -214,12 +214,13 @@ def update(
             setattr(locked, name, value)
         if isinstance(locked, User):
             locked.is_staff = locked.has_role(Role.ADMIN)
-            org = locked.organisation
-            if locked.has_role(Role.COORDINATOR) and not (org and org.is_secretariat):
-                raise Invalid("roles", "the coordinator role belongs to secretariat users")
         if isinstance(locked, Organisation):
             _check_org_shape(locked)
         _validate(locked)
+        if isinstance(locked, User) and locked.has_role(Role.COORDINATOR):
+            org = locked.organisation  # exists: _validate checked the reference
+            if not (org and org.is_secretariat):
+                raise Invalid("roles", "the coordinator role belongs to secretariat users")
         try:
             with transaction.atomic():
                 locked.save()
