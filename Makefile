@@ -33,10 +33,13 @@ browser-check: $(NODE_STAMP)
 	  echo "browser tests: skipped (no /usr/bin/chromium; apt-get install chromium to run them)"; \
 	fi
 
-## Set up, migrate, load the demo federation and serve on 127.0.0.1:8000 (SQLite in ./var).
+## Set up, migrate, load the demo federation and serve on 127.0.0.1:8000 (SQLite in ./var), with
+## a notification worker beside the server; the worker stops when the server does.
 run: install
 	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc migrate
 	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc demo
+	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	VCISC_DATA_DIR=$(DATA_DIR) $(BIN)/vcisc serve
 
 lint: install
@@ -60,6 +63,15 @@ test: lint typecheck test-sqlite test-postgres
 
 bench: install
 	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_notify.py
+	$(MAKE) leak-deep
+
+## The leak hunt's deep profile: thousands of larger scenarios, more probes each (about half an
+## hour; docs/need-to-know.md). `make test` runs the small profile; LEAK_EXAMPLES=N to change.
+.PHONY: leak-deep
+leak-deep: install
+	VCISC_DATA_DIR=$(TEST_DATA_DIR) LEAK_PROFILE=deep $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/leak/test_leak_hunt.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var node_modules test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The ``vcisc`` command: serve, migrate, demo, directory, users and tokens, the RFA story, audit.
+"""The ``vcisc`` command: serve, worker, migrate, demo, directory, users and tokens, the RFA story,
+outbox, audit.
 
 Commands call the same services as the API. Directory commands act as the console operator
 (trusted like the database); commands in the request story act ``--as`` a user, with exactly
@@ -219,6 +220,152 @@ def cmd_expire(args: argparse.Namespace) -> None:
 
     expired = expire_overdue()
     print(f"expired {len(expired)} request(s){': ' + ', '.join(expired) if expired else ''}")
+
+
+# Notifications -----------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+
+    from django.conf import settings
+
+    from vcisc.notify.worker import Worker, WorkerSettings
+
+    overrides: dict[str, Any] = {}
+    if args.batch is not None:
+        if not 1 <= args.batch <= 1000:
+            raise SystemExit("vcisc: --batch must be between 1 and 1000")
+        overrides["batch"] = args.batch
+    if args.concurrency is not None:
+        if not 1 <= args.concurrency <= 2000:
+            raise SystemExit("vcisc: --concurrency must be between 1 and 2000")
+        overrides["concurrency"] = args.concurrency
+    ws = WorkerSettings.from_config(settings.CONFIG, **overrides)
+    # One line per HTTP request at INFO is noise at a hundred webhooks a second; outcomes are
+    # in the outbox, dead letters are logged as warnings.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    worker = Worker(ws)
+    mail = (
+        f"e-mail via {ws.smtp.host}:{ws.smtp.port} ({ws.smtp.security})"
+        if ws.smtp
+        else "e-mail OFF (VCISC_SMTP_HOST unset: e-mails wait in the outbox)"
+    )
+    print(
+        f"vcisc worker {ws.worker_id}: {mail}; webhooks; up to {ws.concurrency} in flight, "
+        f"claimed {ws.batch} at a time",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not args.once:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: worker.stop())
+    stats = worker.run(once=args.once)
+    print(
+        f"sent {stats.sent}, retrying {stats.retried}, dead {stats.dead}, "
+        f"reminders/escalations {stats.escalations}"
+    )
+
+
+def cmd_outbox(args: argparse.Namespace) -> None:
+    from vcisc.notify import services
+    from vcisc.notify.models import Delivery, DeliveryStatus
+
+    if args.op == "list":
+        qs = Delivery.objects.select_related("message__organisation", "message__contact")
+        if args.dead:
+            qs = qs.filter(status=DeliveryStatus.DEAD)
+        elif not args.all:
+            qs = qs.exclude(status=DeliveryStatus.SENT)
+        rows = list(qs.order_by("-id")[: args.limit])
+        if not rows:
+            print("no dead letters" if args.dead else "nothing waiting")
+        for d in rows:
+            when = {
+                DeliveryStatus.DEAD: d.dead_at,
+                DeliveryStatus.SENT: d.sent_at,
+                DeliveryStatus.PENDING: d.next_attempt_at,
+                DeliveryStatus.SENDING: d.lease_until,
+            }.get(DeliveryStatus(d.status))
+            msg = d.message
+            print(
+                f"{d.pk:6} {d.channel:7} {d.status:7} {d.attempts:2}x "
+                f"{when:%Y-%m-%d %H:%M:%S} {msg.kind:18} rfa {msg.rfa_id or '-'} "
+                f"{msg.organisation.name} / {msg.contact.name}"
+                + (f"\n         {d.last_error}" if d.last_error else "")
+            )
+    elif args.op == "replay":
+        ids = list(args.ids)
+        if args.all_dead:
+            ids = list(
+                Delivery.objects.filter(status=DeliveryStatus.DEAD).values_list("pk", flat=True)
+            )
+            if not ids:
+                print("no dead letters")
+                return
+        rows = services.replay(None, ids)
+        print(f"replayed {len(rows)} dead letter(s): {', '.join(str(r.pk) for r in rows)}")
+
+
+def cmd_notify(args: argparse.Namespace) -> None:
+    from vcisc.errors import NotFound
+    from vcisc.federation.models import Organisation, PointOfContact
+    from vcisc.notify import services
+
+    if args.op == "settings":
+        org = Organisation.objects.get(pk=_org_id(args.target))
+        changes: dict[str, Any] = {
+            field: value
+            for field, value in (
+                ("sender_name", args.sender_name),
+                ("sender_address", args.sender_address),
+                ("reply_to", args.reply_to),
+                ("email_tlp_ceiling", args.email_tlp),
+                ("webhook_tlp_ceiling", args.webhook_tlp),
+            )
+            if value is not None
+        }
+        if args.duty_desk is not None:
+            if args.duty_desk != "none" and not args.duty_desk.isdigit():
+                raise SystemExit("vcisc: --duty-desk takes a contact id or 'none'")
+            changes["duty_desk_id"] = None if args.duty_desk == "none" else int(args.duty_desk)
+        row = services.update_delivery_settings(None, org, changes)
+        _print(
+            {
+                "organisation": org.name,
+                "sender_name": row.sender_name,
+                "sender_address": row.sender_address,
+                "reply_to": row.reply_to,
+                "email_tlp_ceiling": row.email_tlp_ceiling or "(server default)",
+                "webhook_tlp_ceiling": row.webhook_tlp_ceiling or "(server default)",
+                "duty_desk_id": row.duty_desk_id,
+            }
+        )
+        return
+    if not args.target.isdigit():
+        raise SystemExit("vcisc: give the point of contact's id (see `vcisc contact list`)")
+    contact = PointOfContact.objects.filter(pk=int(args.target)).first()
+    if contact is None:
+        raise NotFound(f"no contact {args.target}")
+    if args.op == "key":
+        if args.remove:
+            services.remove_contact_key(None, contact)
+            print(f"removed the OpenPGP key of contact {contact.pk}: e-mail is no longer encrypted")
+            return
+        if not args.file:
+            raise SystemExit("vcisc: give --file KEY.asc (or - for stdin), or --remove")
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        key = services.set_contact_key(None, contact, text)
+        print(f"e-mail to {contact.name} is now encrypted to OpenPGP key {key.fingerprint}")
+    elif args.op == "secret":
+        if args.rotate:
+            secret = services.rotate_webhook_secret(None, contact)
+            print("rotated; the previous secret keeps signing for 24 hours", file=sys.stderr)
+        else:
+            secret = services.webhook_secrets([contact])[contact.pk][0]
+        print(secret)
 
 
 # Directory ---------------------------------------------------------------------------------------
@@ -485,6 +632,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("expire-overdue", help="expire circulated requests past their deadline")
     s.set_defaults(fn=cmd_expire)
+
+    s = sub.add_parser("worker", help="deliver notifications and escalate deadlines")
+    s.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    s.add_argument(
+        "--batch", type=int, help="deliveries claimed at a time (default VCISC_WORKER_BATCH)"
+    )
+    s.add_argument(
+        "--concurrency",
+        type=int,
+        help="deliveries in flight at once (default VCISC_WORKER_CONCURRENCY)",
+    )
+    s.set_defaults(fn=cmd_worker)
+
+    outbox = sub.add_parser("outbox", help="notification deliveries and dead letters")
+    outbox_ops = outbox.add_subparsers(dest="op", required=True)
+    s = outbox_ops.add_parser("list", help="deliveries not yet sent (newest first)")
+    s.add_argument("--dead", action="store_true", help="dead letters only")
+    s.add_argument("--all", action="store_true", help="sent ones too")
+    s.add_argument("--limit", type=int, default=50)
+    s.set_defaults(fn=cmd_outbox)
+    s = outbox_ops.add_parser("replay", help="send dead letters again (audited)")
+    s.add_argument("ids", nargs="*", type=int)
+    s.add_argument("--all-dead", action="store_true")
+    s.set_defaults(fn=cmd_outbox)
+
+    s = sub.add_parser("notify", help="delivery settings, OpenPGP keys, webhook secrets")
+    s.add_argument("op", choices=["settings", "key", "secret"])
+    s.add_argument("target", help="organisation id or name (settings); contact id (key, secret)")
+    s.add_argument("--sender-name")
+    s.add_argument("--sender-address")
+    s.add_argument("--reply-to")
+    s.add_argument("--email-tlp", help="highest TLP sent in full by plain e-mail")
+    s.add_argument("--webhook-tlp", help="highest TLP sent in full by webhook")
+    s.add_argument("--duty-desk", help="contact id escalations reach, or 'none'")
+    s.add_argument("--file", help="key: the ASCII-armored public key (- for stdin)")
+    s.add_argument("--remove", action="store_true", help="key: stop encrypting")
+    s.add_argument("--rotate", action="store_true", help="secret: issue a new one")
+    s.set_defaults(fn=cmd_notify)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="op", required=True)
     s = user.add_parser("create")

@@ -103,8 +103,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="package")  # closed after tests/browser: Playwright's sync API keeps an
+def browser() -> Iterator[Any]:  # event loop running, and later tests call asyncio.run()
     if not _HAVE_CHROMIUM:
         pytest.fail(
             f"CI=true and {CHROMIUM} is missing: the browser tests must run in CI "

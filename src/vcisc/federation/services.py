@@ -136,6 +136,11 @@ def _validate(obj: models.Model) -> None:
         except OnCallError as exc:
             raise Invalid("on_call" if "zone" not in str(exc) else "time_zone", str(exc)) from None
     clean_or_invalid(obj, exclude=["password"])
+    if isinstance(obj, PointOfContact):
+        # Webhook URLs must not reach the server's own networks (SSRF): refused when configured.
+        from vcisc.notify.services import check_contact_channels
+
+        check_contact_channels(obj)
 
 
 def _save_new(actor: User | None, obj: M, now: datetime) -> M:

@@ -1,19 +1,39 @@
 """Queue notifications in the outbox, inside the caller's transaction.
 
 A message says only what its recipient organisation may see: for a TLP:RED request a routed
-organisation learns the routing metadata, never the content (DOMAIN.md §1, §5).
+organisation learns the routing metadata, never the content (DOMAIN.md §1, §5). Each message is
+marked with the TLP of its content; a channel whose ceiling is lower carries only the label and a
+link (:mod:`vcisc.notify.render`).
+
+Queuing writes, in the caller's transaction: one :class:`OutboxMessage` per point of contact, one
+:class:`Delivery` per channel the workers serve (e-mail, webhook), one
+:class:`InAppNotification` for the organisation, and on PostgreSQL a ``NOTIFY`` that wakes the
+workers when — and only if — the transaction commits.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import connection
+
 from vcisc.assistance.models import Offer, RequestForAssistance
-from vcisc.federation.models import Organisation
-from vcisc.notify.models import OutboxMessage
+from vcisc.federation.models import Organisation, PointOfContact
+from vcisc.notify.models import (
+    Channel,
+    Delivery,
+    InAppNotification,
+    OutboxMessage,
+    OutboxStatus,
+)
 from vcisc.tlp import Tlp
 
-__all__ = ["queue_offer", "queue_routing"]
+__all__ = ["WAKE_CHANNEL", "queue_escalation", "queue_offer", "queue_routing", "wake_workers"]
+
+#: The PostgreSQL NOTIFY channel the workers LISTEN on.
+WAKE_CHANNEL = "vcisc_outbox"
 
 
 def _channels(contact: object) -> list[str]:
@@ -28,31 +48,61 @@ def _channels(contact: object) -> list[str]:
     ]
 
 
+def wake_workers() -> None:
+    """Wake the delivery workers when the current transaction commits (PostgreSQL; SQLite
+    workers poll). Notifications with the same payload in one transaction are sent once."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
 def _queue(
     org: Organisation,
     kind: str,
     subject: str,
     body: str,
     payload: dict[str, object],
-    rfa_id: int,
+    rfa: RequestForAssistance,
     now: datetime,
+    *,
+    contacts: Iterable[PointOfContact] | None = None,
 ) -> int:
-    contacts = list(org.contacts.filter(active=True))
-    OutboxMessage.objects.bulk_create(
-        OutboxMessage(
-            created_at=now,
-            kind=kind,
-            organisation=org,
-            contact=c,
-            channels=_channels(c),
-            subject=subject,
-            body=body,
-            payload=payload,
-            rfa_id=rfa_id,
+    """One message per contact (all active contacts of ``org`` unless named), its deliveries,
+    and one in-app notification for ``org``."""
+    chosen = list(org.contacts.filter(active=True) if contacts is None else contacts)
+    messages = []
+    for contact in chosen:
+        channels = _channels(contact)
+        automatic = [c for c in channels if c in Channel.values]
+        messages.append(
+            OutboxMessage(
+                created_at=now,
+                key=uuid.uuid4(),
+                kind=kind,
+                organisation=org,
+                contact=contact,
+                channels=channels,
+                subject=subject,
+                body=body,
+                payload=payload,
+                rfa_id=rfa.pk,
+                tlp=rfa.tlp,
+                status=OutboxStatus.PENDING if automatic else OutboxStatus.NO_CHANNEL,
+            )
         )
-        for c in contacts
+    OutboxMessage.objects.bulk_create(messages)
+    Delivery.objects.bulk_create(
+        Delivery(message=m, channel=c, created_at=now, next_attempt_at=now)
+        for m in messages
+        for c in m.channels
+        if c in Channel.values
     )
-    return len(contacts)
+    InAppNotification.objects.create(
+        organisation=org, created_at=now, kind=kind, summary=subject[:300], rfa_id=rfa.pk
+    )
+    if messages:
+        wake_workers()
+    return len(messages)
 
 
 def routing_summary(
@@ -92,7 +142,7 @@ def routing_summary(
 def queue_routing(rfa: RequestForAssistance, org: Organisation, *, now: datetime) -> int:
     """One message per active point of contact of ``org``; returns how many were queued."""
     subject, body, payload = routing_summary(rfa, org)
-    return _queue(org, "rfa.routed", subject, body, payload, rfa.pk, now)
+    return _queue(org, "rfa.routed", subject, body, payload, rfa, now)
 
 
 def queue_offer(rfa: RequestForAssistance, offer: Offer, *, now: datetime) -> int:
@@ -103,5 +153,25 @@ def queue_offer(rfa: RequestForAssistance, offer: Offer, *, now: datetime) -> in
         f"available {offer.available_from:%Y-%m-%d %H:%M} "
         f"to {offer.available_until:%Y-%m-%d %H:%M} UTC."
     )
-    payload: dict[str, object] = {"rfa_id": rfa.pk, "offer_id": offer.pk}
-    return _queue(rfa.requester, "offer.received", subject, body, payload, rfa.pk, now)
+    payload: dict[str, object] = {
+        "rfa_id": rfa.pk,
+        "reference": rfa.reference,
+        "offer_id": offer.pk,
+    }
+    return _queue(rfa.requester, "offer.received", subject, body, payload, rfa, now)
+
+
+def queue_escalation(
+    rfa: RequestForAssistance,
+    org: Organisation,
+    contacts: Iterable[PointOfContact],
+    *,
+    kind: str,
+    subject: str,
+    body: str,
+    payload: dict[str, object],
+    now: datetime,
+) -> int:
+    """A deadline reminder or escalation to chosen contacts of ``org`` (metadata only: the
+    reference, the step and its due time, and who is to act)."""
+    return _queue(org, kind, subject, body, payload, rfa, now, contacts=contacts)

@@ -6,7 +6,10 @@ signed-in user may see:
 * new timeline entries (routing, offers, state changes, engagement items) on the requests
   :func:`vcisc.authz.visible_requests` returns, filtered by :func:`vcisc.authz.timeline_visible`;
 * deadline breaches: a clock of a visible request (``RequestForAssistance.clocks``) whose due time
-  passed since the last poll without its step having happened.
+  passed since the last poll without its step having happened;
+* in-app notifications (:class:`vcisc.notify.models.InAppNotification`) addressed to the user's
+  organisation since the stream started, on requests the user may see (event ``notification``;
+  live streams only, without ``id:``, so the timeline cursor stays as it is).
 
 Each message carries ``id:`` (the timeline entry's id, so that a reconnecting ``EventSource``
 resumes through ``Last-Event-ID``; breaches have none), ``event:`` (one of :data:`EVENT_TYPES`,
@@ -40,9 +43,17 @@ from vcisc import authz
 from vcisc.assistance.deadlines import ClockState, Step
 from vcisc.assistance.models import RequestForAssistance, TimelineEntry
 from vcisc.federation.models import User
+from vcisc.notify.models import InAppNotification
 from vcisc.web.views import CONTENT_SECURITY_POLICY
 
-__all__ = ["EVENT_TYPES", "Event", "events", "pending_breaches", "pending_entries"]
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "events",
+    "pending_breaches",
+    "pending_entries",
+    "pending_notifications",
+]
 
 POLL_SECONDS = 2.0
 HEARTBEAT_SECONDS = 15.0
@@ -56,7 +67,7 @@ BREACH_LOOKBACK = timedelta(minutes=5)
 _MAX_DB_INT = 2**63 - 1
 
 #: The ``event:`` names a page listens for.
-EVENT_TYPES = ("routing", "offer", "state", "deadline", "timeline")
+EVENT_TYPES = ("routing", "offer", "state", "deadline", "timeline", "notification")
 
 _DUE_FIELDS = {
     Step.TRIAGE: "triage_due",
@@ -141,6 +152,48 @@ def pending_entries(user: User, since: int) -> tuple[list[Event], int]:
     return found, cursor
 
 
+def latest_notification_id() -> int:
+    return InAppNotification.objects.aggregate(m=Max("pk"))["m"] or 0
+
+
+def pending_notifications(user: User, since: int) -> tuple[list[Event], int]:
+    """In-app notifications to the user's organisation after ``since``, on requests the user
+    may see, and the new cursor. They carry the summary (metadata) and a link only."""
+    if user.organisation_id is None:
+        return [], since
+    rows = list(
+        InAppNotification.objects.filter(pk__gt=since, organisation_id=user.organisation_id)
+        .order_by("pk")
+        .values_list("pk", "rfa_id", "kind", "summary")[:BATCH]
+    )
+    if not rows:
+        return [], since
+    refs = dict(
+        authz.visible_requests(user)
+        .filter(pk__in={r[1] for r in rows if r[1] is not None})
+        .values_list("pk", "reference")
+    )
+    found = [
+        Event(
+            "notification",
+            {
+                "reference": refs[rfa_id],
+                "kind": kind,
+                "summary": summary,
+                "url": reverse("web:request-detail", args=[rfa_id]),
+            },
+        )
+        for _, rfa_id, kind, summary in rows
+        if rfa_id in refs
+    ]
+    return found, rows[-1][0]
+
+
+def _poll_notifications(user_id: int, since: int) -> tuple[list[Event], int]:
+    user = _fresh_user(user_id)
+    return pending_notifications(user, since) if user else ([], since)
+
+
 def pending_breaches(user: User, after: datetime, now: datetime) -> list[Event]:
     """Clocks of visible requests that turned breached in (``after``, ``now``]."""
     window = Q()
@@ -194,6 +247,7 @@ async def _stream(user_id: int, since: int | None) -> AsyncIterator[bytes]:
     yield f"retry: {RETRY_MS}\n\n".encode()
     if since is None:
         since = await sync_to_async(latest_entry_id)()
+    notified = await sync_to_async(latest_notification_id)()
     after = timezone.now() - timedelta(milliseconds=RETRY_MS)
     start = last_sent = time.monotonic()
     while time.monotonic() - start < LIFETIME_SECONDS:
@@ -201,7 +255,8 @@ async def _stream(user_id: int, since: int | None) -> AsyncIterator[bytes]:
         if result is None:
             return
         found, since, after = result
-        for event in found:
+        notes, notified = await sync_to_async(_poll_notifications)(user_id, notified)
+        for event in [*found, *notes]:
             yield event.encode()
             last_sent = time.monotonic()
         if time.monotonic() - last_sent >= HEARTBEAT_SECONDS:

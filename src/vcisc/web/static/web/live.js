@@ -7,7 +7,7 @@
 (function () {
   "use strict";
 
-  var TYPES = ["routing", "offer", "state", "deadline", "timeline"];
+  var TYPES = ["routing", "offer", "state", "deadline", "timeline", "notification"];
   var SHOWN = 5;
 
   var region = document.getElementById("live-updates");
