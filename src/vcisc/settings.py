@@ -130,6 +130,8 @@ VCISC_SESSION_MAX = timedelta(hours=CONFIG.session_max_hours)
 VCISC_SIGNIN_RATE_PER_IP = CONFIG.signin_rate_per_ip
 VCISC_API_RATE_PER_TOKEN = CONFIG.api_rate_per_token
 VCISC_MAX_BODY_BYTES = CONFIG.max_body_bytes
+# Identity providers for OIDC sign-in (vcisc.web.oidc reads this at every request).
+VCISC_OIDC_PROVIDERS = tuple(CONFIG.oidc_providers)
 # Django's own limit on form fields read into memory follows ours (ours answers 413 first).
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
 OTP_TOTP_ISSUER = "VCISC"

@@ -54,6 +54,7 @@ __all__ = [
     "account_name",
     "client_ip",
     "enrol",
+    "first_factor_passed",
     "locked_out",
     "recovery_codes",
     "sign_out_everywhere",
@@ -180,20 +181,31 @@ class SignInView(LoginView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         user: User = form.get_user()
-        request = self.request
-        target = _safe_next(request, self.get_redirect_url() or "")
-        enrolled = _totp(user) is not None
-        if not enrolled and not settings.VCISC_REQUIRE_SECOND_FACTOR:
-            _complete(request, user, None)
-            return HttpResponseRedirect(target)
-        request.session.cycle_key()
-        request.session[_PENDING] = {
-            "user": user.pk,
-            "at": time.time(),
-            "next": target,
-            "backend": getattr(user, "backend", ""),
-        }
-        return redirect("web:login-verify" if enrolled else "web:login-enrol")
+        target = _safe_next(self.request, self.get_redirect_url() or "")
+        return first_factor_passed(self.request, user, target)
+
+
+def first_factor_passed(
+    request: HttpRequest, user: User, target: str, *, second_factor_done: bool = False
+) -> HttpResponse:
+    """After a correct password, or an identity provider's word (:mod:`vcisc.web.oidc`): sign
+    in, or keep a pending sign-in and go on to the code (or enrolment) step.
+
+    ``second_factor_done``: the identity provider already checked a second factor and VCISC is
+    configured to trust it; ``target`` must already be a safe local address.
+    """
+    enrolled = _totp(user) is not None
+    if second_factor_done or (not enrolled and not settings.VCISC_REQUIRE_SECOND_FACTOR):
+        _complete(request, user, None)
+        return HttpResponseRedirect(target)
+    request.session.cycle_key()
+    request.session[_PENDING] = {
+        "user": user.pk,
+        "at": time.time(),
+        "next": target,
+        "backend": getattr(user, "backend", ""),
+    }
+    return redirect("web:login-verify" if enrolled else "web:login-enrol")
 
 
 def _complete(request: HttpRequest, user: User, device: Any) -> None:

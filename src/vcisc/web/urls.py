@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from vcisc.web import accounts, live, signin, views
+from vcisc.web import accounts, live, oidc, signin, views
 from vcisc.web.directory import capabilities_edit, directory
 from vcisc.web.metrics import metrics
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("login/", views.console_page(signin.SignInView.as_view()), name="login"),
     path("login/verify/", signin.verify, name="login-verify"),
     path("login/enrol/", signin.enrol, name="login-enrol"),
+    # Sign-in with a nation's identity provider (OpenID Connect; vcisc.web.oidc).
+    path("login/oidc/<slug:name>/", oidc.start, name="oidc-start"),
+    path("login/oidc/<slug:name>/callback/", oidc.callback, name="oidc-callback"),
     path(
         "logout/",
         views.console_page(auth_views.LogoutView.as_view(next_page="web:login")),
