@@ -34,7 +34,6 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from vcisc.assistance.lifecycle import RfaState
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing, TimelineEntry
 from vcisc.engagements.models import Engagement, EngagementMember, Participant
 from vcisc.errors import Forbidden, NotFound
@@ -117,16 +116,18 @@ def visible_requests(user: User) -> QuerySet[RequestForAssistance]:
         # Observers see exercise material only, which a later issue shares with them explicitly.
         return base.none()
     involved = Q(requester=org)
-    not_draft = ~Q(state=RfaState.DRAFT)
+    # "Once it is submitted": a draft withdrawn before submission never was, and stays the
+    # requester's alone (its state is no longer "draft", so the state cannot tell).
+    submitted = Q(submitted_at__isnull=False)
     if org.is_secretariat:
         if not user.has_role(Role.COORDINATOR):
             # Operators (admin) and others at the secretariat run the platform; they do not
             # thereby learn which nations asked for help.
             return base.none()
-        involved |= not_draft
+        involved |= submitted
     routed = Routing.objects.filter(rfa=OuterRef("pk"), organisation=org)
     participating = Participant.objects.filter(engagement__rfa=OuterRef("pk"), organisation=org)
-    involved |= (Exists(routed) | Exists(participating)) & not_draft
+    involved |= (Exists(routed) | Exists(participating)) & submitted
     return base.filter(involved)
 
 
@@ -184,7 +185,7 @@ class Viewer:
             return False
         if rfa.requester_id == self.org.pk:
             return True
-        if rfa.state == RfaState.DRAFT:
+        if rfa.submitted_at is None:  # a draft, or a draft withdrawn before submission
             return False
         return self.coordinator or rfa.pk in self.routed or rfa.pk in self.participating
 
@@ -290,8 +291,17 @@ def timeline_visible(user: User, rfa: RequestForAssistance) -> QuerySet[Timeline
 
 
 def visible_engagements(user: User) -> QuerySet[Engagement]:
-    """Engagements whose request the user may see (participants, requester, secretariat)."""
-    return Engagement.objects.filter(rfa__in=visible_requests(user)).select_related("rfa")
+    """Engagements of requests the user's organisation asked for, coordinates (the secretariat's
+    coordinators) or takes part in. An organisation that was only routed the request sees the
+    request, but not the engagement: who helped is private to it (DOMAIN.md §1)."""
+    org = _org(user)
+    qs = Engagement.objects.filter(rfa__in=visible_requests(user)).select_related("rfa")
+    if org is None:
+        return qs.none()
+    if org.is_secretariat:
+        return qs  # visible_requests already leaves out everyone there but coordinators
+    taking_part = Participant.objects.filter(engagement=OuterRef("pk"), organisation=org)
+    return qs.filter(Q(rfa__requester=org) | Exists(taking_part))
 
 
 def get_engagement(user: User, engagement_id: int) -> Engagement:

@@ -121,8 +121,9 @@ def test_the_story_in_the_browser(sessions: Any) -> None:
         assert "Found a second implant on HMI-03." in text
         assert "Two substations back in remote control." in text
     fr = helpers["fr"]
-    fr.goto(href)  # declined: FR sees that the engagement exists, not its workspace
-    assert "Workspace withheld" in fr.page.locator("main").inner_text()
+    # Declined: FR still sees the request it was routed, but not the engagement (who helped is
+    # private to it).
+    fr.goto(href, 404)
 
     # The requester moves to reporting, writes the after-action review and closes.
     ee.goto(request_url)

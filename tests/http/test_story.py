@@ -116,8 +116,10 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     assert eng_id is not None
     eng = de.get(f"/engagements/{eng_id}").json()
     assert {p["organisation"] for p in eng["participants"]} == {"CERT-EE", "CERT-Bund"}
-    # FR was declined: it still sees the request it was routed, but not the engagement's work.
-    assert fr.get(f"/engagements/{eng_id}/notes").json() == []
+    # FR was declined: it still sees the request it was routed, but not the engagement (who
+    # helped is private to it).
+    assert fr.get(f"/engagements/{eng_id}").status_code == 404
+    assert fr.get(f"/engagements/{eng_id}/notes").status_code == 404
     _uninvolved_sees_nothing(fed, rid, eng_id)
 
     # ACTIVE: work happens in the engagement.
@@ -142,7 +144,7 @@ def test_one_request_through_every_state(federation: Federation) -> None:
     assert [n["body"] for n in de.get(f"/engagements/{eng_id}/notes").json()] == [
         "VPN logs uploaded to the share."
     ]
-    assert fr.get(f"/engagements/{eng_id}/sitreps").json() == []
+    assert fr.get(f"/engagements/{eng_id}/sitreps").status_code == 404
     _uninvolved_sees_nothing(fed, rid, eng_id)
 
     # REPORTING, then CLOSED only with an after-action review.

@@ -154,9 +154,10 @@ def test_the_story_through_the_pages(federation: Federation) -> None:
         assert "Found a second implant on HMI-03." in page
         assert "Two substations back in remote control." in page
         assert "Image HMI-03" in page and '<option value="successful" selected>' in page
-    # FR was declined: it sees the engagement exists (it was routed), not the workspace.
-    page = html(fr, ws)
-    assert "Workspace withheld" in page and "second implant" not in page
+    # FR was declined: it still sees the request it was routed, but not the engagement (who
+    # helped is private to it).
+    html(fr, ws, status=404)
+    assert f'href="{ws}"' not in html(fr, f"/requests/{rid}/")
     us_sees_nothing()
 
     # The requester activates, moves to reporting, writes the review and closes.
