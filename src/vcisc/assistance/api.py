@@ -299,7 +299,18 @@ class OfferOut(Schema):
     capability_id: int | None
     created_at: datetime
     decided_at: datetime | None
-    decision_reason: str
+    decision_reason: str | None = Field(
+        None, description="null without content access to the request"
+    )
+
+    @staticmethod
+    def resolve_decision_reason(obj: Offer, context: dict[str, Any]) -> str | None:
+        # The requester's words about its request: free text may repeat what TLP:RED protects,
+        # so it follows content access, as the same reason in the timeline does.
+        user = user_of(context["request"])
+        if authz.rfa_access(user, obj.rfa) is not authz.Access.CONTENT:
+            return None
+        return obj.decision_reason
 
 
 class OfferActionIn(StrictSchema):
