@@ -49,7 +49,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_ratelimit import ALL
-from django_ratelimit.core import is_ratelimited
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 
 from vcisc.audit.chain import record
@@ -57,7 +56,7 @@ from vcisc.config import OidcProvider
 from vcisc.errors import DomainError
 from vcisc.federation import services as fs
 from vcisc.federation.models import Organisation, Role, User
-from vcisc.web.signin import _safe_next, client_ip, first_factor_passed
+from vcisc.web.signin import _safe_next, client_ip, first_factor_passed, rate_limited
 from vcisc.web.views import console_page
 
 __all__ = ["Claimed", "SignInRefused", "callback", "map_claims", "providers", "start"]
@@ -323,20 +322,7 @@ def _refused(request: HttpRequest, provider: OidcProvider, refusal: SignInRefuse
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
     """Starts and answers per client address, at the rate of password posts (own counter)."""
-    if is_ratelimited(
-        request,
-        group="vcisc-oidc",
-        key=lambda _g, r: client_ip(r),
-        rate=settings.VCISC_SIGNIN_RATE_PER_IP,
-        method=ALL,
-        increment=True,
-    ):
-        response = render(
-            request, "web/locked_out.html", {"rate_limited": True, "page_tlp": None}, status=429
-        )
-        response["Retry-After"] = "60"
-        return response
-    return None
+    return rate_limited(request, group="vcisc-oidc", method=ALL)
 
 
 # --- the provider -----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_ratelimit import ALL
 from django_ratelimit.core import is_ratelimited
 
 from vcisc.audit.chain import record
@@ -56,6 +57,7 @@ __all__ = [
     "enrol",
     "first_factor_passed",
     "locked_out",
+    "rate_limited",
     "recovery_codes",
     "sign_out_everywhere",
     "verify",
@@ -134,14 +136,17 @@ def locked_out(
     return response
 
 
-def _rate_limited(request: HttpRequest) -> HttpResponse | None:
-    """Sign-in posts per client address; None when within the limit."""
+def rate_limited(
+    request: HttpRequest, *, group: str = "vcisc-signin", method: Any = ("POST",)
+) -> HttpResponse | None:
+    """Sign-in requests per client address (one counter per ``group``, at
+    ``VCISC_SIGNIN_RATE_PER_IP``): the 429 page when over the limit, else None."""
     if is_ratelimited(
         request,
-        group="vcisc-signin",
+        group=group,
         key=lambda _g, r: client_ip(r),
         rate=settings.VCISC_SIGNIN_RATE_PER_IP,
-        method=["POST"],
+        method=list(method) if method is not ALL else ALL,
         increment=True,
     ):
         response = render(
@@ -177,7 +182,7 @@ class SignInView(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _rate_limited(request) or super().post(request, *args, **kwargs)
+        return rate_limited(request) or super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
         user: User = form.get_user()
@@ -275,7 +280,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
         return _start_over(request)
     user, data = found
     if request.method == "POST":
-        limited = _rate_limited(request)
+        limited = rate_limited(request)
         if limited:
             return limited
         form = CodeForm(request.POST)
@@ -342,7 +347,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
     status = 200
     form = CodeForm()
     if request.method == "POST":
-        limited = _rate_limited(request)
+        limited = rate_limited(request)
         if limited:
             return limited
         form = CodeForm(request.POST)
