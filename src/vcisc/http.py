@@ -17,7 +17,16 @@ from vcisc.federation import tokens
 from vcisc.federation.models import User
 from vcisc.federation.services import TokenRejected, authenticate_token
 
-__all__ = ["AUTH", "BearerToken", "DbInt", "Page", "RateLimited", "StrictSchema", "user_of"]
+__all__ = [
+    "AUTH",
+    "MAX_DB_INT",
+    "BearerToken",
+    "DbInt",
+    "Page",
+    "RateLimited",
+    "StrictSchema",
+    "user_of",
+]
 
 
 class RateLimited(Exception):
@@ -55,9 +64,11 @@ def user_of(request: HttpRequest) -> User:
     return cast(User, request.auth)  # type: ignore[attr-defined]
 
 
-#: An id compared with a database column: a number no 64-bit column can hold is a 422, not a
-#: database error (SQLite raises OverflowError on it, even where the lookup is harmless).
-DbInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: The largest id a 64-bit column holds; a larger one is absent, not a database error (SQLite
+#: raises OverflowError on it, even where the lookup is harmless).
+MAX_DB_INT = 2**63 - 1
+#: An id compared with a database column: a number no 64-bit column can hold is a 422.
+DbInt = Annotated[int, Field(ge=-(2**63), le=MAX_DB_INT)]
 
 
 class StrictSchema(Schema):
@@ -71,7 +82,7 @@ class Page(LimitOffsetPagination):
 
     class Input(Schema):
         limit: int = Field(100, ge=1, le=500)
-        offset: int = Field(0, ge=0, le=2**63 - 1)
+        offset: int = Field(0, ge=0, le=MAX_DB_INT)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_limit=500, **kwargs)

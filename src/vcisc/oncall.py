@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["OnCall", "OnCallError", "Window", "parse_on_call", "parse_timezone"]
+__all__ = ["OnCall", "OnCallError", "Window", "on_call_at", "parse_on_call", "parse_timezone"]
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(r"^(?P<days>[a-z,\-]+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
@@ -100,6 +100,15 @@ def parse_on_call(spec: str) -> OnCall:
             raise OnCallError(f"{chunk!r}: a window cannot start and end at the same time")
         windows.append(Window(_parse_days(match["days"]), start, end))
     return OnCall(False, tuple(windows))
+
+
+def on_call_at(spec: str, zone: str, at: datetime) -> bool:
+    """Whether the rota ``spec`` in time zone ``zone`` covers ``at``. Rotas are validated when
+    written; an old one that no longer parses counts as off call rather than failing a caller."""
+    try:
+        return parse_on_call(spec).covers(at, parse_timezone(zone))
+    except OnCallError:
+        return False
 
 
 def parse_timezone(name: str) -> ZoneInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Count, Q
@@ -12,9 +13,9 @@ from vcisc.assistance.lifecycle import TERMINAL, OfferState, RfaState
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.federation.models import Capability, NationKind, Organisation, PointOfContact
 from vcisc.matching.scoring import CapabilityFacts, MatchResult, Need, OrganisationFacts, rank
-from vcisc.oncall import OnCallError, parse_on_call, parse_timezone
+from vcisc.oncall import on_call_at
 
-__all__ = ["MATCHABLE_STATES", "match", "need_of", "organisation_facts"]
+__all__ = ["MATCHABLE_STATES", "engagement_load", "match", "need_of", "organisation_facts"]
 
 MATCHABLE_STATES = (RfaState.TRIAGE, RfaState.CIRCULATED, RfaState.NEEDS_INFO)
 
@@ -43,14 +44,24 @@ def _on_call_orgs(now: datetime) -> set[int]:
     for org_id, spec, zone in PointOfContact.objects.filter(active=True).values_list(
         "organisation_id", "on_call", "time_zone"
     ):
-        if org_id in result:
-            continue
-        try:
-            if parse_on_call(spec).covers(now, parse_timezone(zone)):
-                result.add(org_id)
-        except OnCallError:
-            continue  # validated on write; an old bad row simply does not count as on call
+        if org_id not in result and on_call_at(spec, zone, now):
+            result.add(org_id)
     return result
+
+
+def engagement_load(organisation_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Per organisation: its accepted or active offers on requests still open, which is what
+    its capabilities' ``max_concurrent`` counts against (all organisations unless named)."""
+    offers = Offer.objects.filter(state__in=[OfferState.ACCEPTED, OfferState.ACTIVE]).exclude(
+        rfa__state__in=[s.value for s in TERMINAL]
+    )
+    if organisation_ids is not None:
+        offers = offers.filter(organisation_id__in=list(organisation_ids))
+    return dict(
+        offers.values_list("organisation_id")
+        .annotate(n=Count("id"))
+        .values_list("organisation_id", "n")
+    )
 
 
 def _median_response_hours() -> dict[int, float]:
@@ -97,14 +108,7 @@ def organisation_facts(now: datetime) -> list[OrganisationFacts]:
                 legal_conditions=frozenset(c["legal_conditions"]),
             )
         )
-    # Spare capacity: accepted or active offers on requests that are still open.
-    load = dict(
-        Offer.objects.filter(state__in=[OfferState.ACCEPTED, OfferState.ACTIVE])
-        .exclude(rfa__state__in=[s.value for s in TERMINAL])
-        .values_list("organisation_id")
-        .annotate(n=Count("id"))
-        .values_list("organisation_id", "n")
-    )
+    load = engagement_load()  # spare capacity
     on_call = _on_call_orgs(now)
     response = _median_response_hours()
     facts = []

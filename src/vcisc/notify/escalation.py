@@ -48,7 +48,7 @@ from vcisc.federation.models import Organisation, OrgKind, PointOfContact
 from vcisc.notify import outbox
 from vcisc.notify.models import DeliverySettings, Escalation, EscalationKind
 from vcisc.notify.policy import EscalationLevel, EscalationRule
-from vcisc.oncall import OnCallError, parse_on_call, parse_timezone
+from vcisc.oncall import on_call_at
 from vcisc.tlp import Tlp
 
 __all__ = ["on_call_now", "scan"]
@@ -83,10 +83,7 @@ def _label(step: Step) -> str:
 
 def on_call_now(contact: PointOfContact, now: datetime) -> bool:
     """Whether ``contact``'s rota covers ``now`` (a rota that does not parse counts as off)."""
-    try:
-        return parse_on_call(contact.on_call).covers(now, parse_timezone(contact.time_zone))
-    except OnCallError:
-        return False
+    return on_call_at(contact.on_call, contact.time_zone, now)
 
 
 def _secretariat() -> Organisation | None:

@@ -10,7 +10,8 @@ session): the page says to copy it now.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import messages
@@ -26,9 +27,10 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from vcisc.errors import DomainError, Forbidden, Invalid, NotFound
 from vcisc.federation import services
 from vcisc.federation.models import ApiToken, Organisation, Role, User
+from vcisc.http import MAX_DB_INT
 from vcisc.web.forms import ServiceForm
 from vcisc.web.signin import second_factor_of
-from vcisc.web.views import console_page
+from vcisc.web.views import console_page, request_user
 
 __all__ = [
     "TokenForm",
@@ -43,13 +45,7 @@ __all__ = [
 ]
 
 PER_PAGE = 50
-_MAX_DB_INT = 2**63 - 1
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "login_required lets only signed-in users through"
-    return user
+T = TypeVar("T")
 
 
 def _require_admin(user: User) -> None:
@@ -121,21 +117,30 @@ def _tokens_of(owner: User) -> list[ApiToken]:
     return list(ApiToken.objects.filter(user=owner).order_by("-created_at", "-pk"))
 
 
-def _issue(
-    request: HttpRequest, actor: User, owner: User, form: TokenForm
-) -> tuple[str | None, int]:
-    """Issue a token from a valid form; (token text or None, status)."""
+def _attempt(form: ServiceForm, write: Callable[[], T]) -> tuple[T | None, int]:
+    """Run a service write for a form: (its result, 200), or (None, the error's status) with the
+    error next to the field it names (else above the form). A refusal is the 403 page."""
     try:
-        _, text = services.create_token(
-            actor, owner, days=form.cleaned_data["days"], name=form.cleaned_data["name"]
-        )
+        return write(), 200
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
     except Invalid as exc:
         form.add_domain_error(exc)
         return None, exc.status
     except DomainError as exc:
         form.add_error(None, exc.message)
         return None, exc.status
-    return text, 201
+
+
+def _issue(actor: User, owner: User, form: TokenForm) -> tuple[str | None, int]:
+    """Issue a token from a valid form: (the token text, 201), or (None, the error's status)."""
+    issued, status = _attempt(
+        form,
+        lambda: services.create_token(
+            actor, owner, days=form.cleaned_data["days"], name=form.cleaned_data["name"]
+        ),
+    )
+    return (issued[1], 201) if issued else (None, status)
 
 
 @console_page
@@ -143,14 +148,14 @@ def _issue(
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
     """The signed-in person's account: who they are, and their own API tokens."""
-    user = _user(request)
+    user = request_user(request)
     form = TokenForm(request.POST or None)
     new_token: str | None = None
     status = 200
     if request.method == "POST":
         status = 422
         if form.is_valid():
-            new_token, status = _issue(request, user, user, form)
+            new_token, status = _issue(user, user, form)
             if new_token is not None:
                 form = TokenForm()
     return render(
@@ -187,7 +192,7 @@ def _token_of(actor: User, key_id: str) -> ApiToken:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
-    actor = _user(request)
+    actor = request_user(request)
     row = _token_of(actor, key_id)
     try:
         services.revoke_token(actor, row)
@@ -219,7 +224,7 @@ def _people(query: str) -> QuerySet[User]:
 @require_safe
 def users(request: HttpRequest) -> HttpResponse:
     """Everyone with an account, searchable; administrators only."""
-    admin = _user(request)
+    admin = request_user(request)
     _require_admin(admin)
     query = request.GET.get("q", "").strip()[:100]
     page = Paginator(_people(query), PER_PAGE).get_page(request.GET.get("page"))
@@ -230,24 +235,11 @@ def users(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _save_user(request: HttpRequest, form: UserEditForm, write: Any) -> tuple[User | None, int]:
-    try:
-        return write(), 200
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
-    except Invalid as exc:
-        form.add_domain_error(exc)
-        return None, exc.status
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-        return None, exc.status
-
-
 @console_page
 @login_required
 @require_http_methods(["GET", "POST"])
 def user_new(request: HttpRequest) -> HttpResponse:
-    admin = _user(request)
+    admin = request_user(request)
     _require_admin(admin)
     form = UserForm(request.POST or None)
     status = 200
@@ -255,8 +247,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
         status = 422
         if form.is_valid():
             data = form.changes()
-            created, status = _save_user(
-                request,
+            created, status = _attempt(
                 form,
                 lambda: services.create_user(
                     admin,
@@ -280,7 +271,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
 
 
 def _person(user_id: int) -> User:
-    if user_id > _MAX_DB_INT:
+    if user_id > MAX_DB_INT:
         raise Http404("user not found")
     found = User.objects.select_related("organisation").filter(pk=user_id).first()
     if found is None:
@@ -293,7 +284,7 @@ def _person(user_id: int) -> User:
 @require_http_methods(["GET", "POST"])
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     """One person: edit names, organisation and roles; their tokens; issue one for them."""
-    admin = _user(request)
+    admin = request_user(request)
     _require_admin(admin)
     person = _person(user_id)
     initial = {
@@ -311,16 +302,14 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         if request.POST.get("form") == "token":
             token_form = TokenForm(request.POST)
             if token_form.is_valid():
-                new_token, status = _issue(request, admin, person, token_form)
+                new_token, status = _issue(admin, person, token_form)
                 if new_token is not None:
                     token_form = TokenForm()
         else:
             form = UserEditForm(request.POST)
             if form.is_valid():
                 changes = form.changes()
-                saved, status = _save_user(
-                    request, form, lambda: services.update(admin, person, changes)
-                )
+                saved, status = _attempt(form, lambda: services.update(admin, person, changes))
                 if saved is not None:
                     messages.success(request, f"{saved.email} saved.")
                     return redirect("web:user-detail", user_id=saved.pk)
@@ -348,7 +337,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     """Deactivate an account; its tokens are revoked with it (the service does both)."""
-    admin = _user(request)
+    admin = request_user(request)
     _require_admin(admin)
     person = _person(user_id)
     if person.pk == admin.pk:

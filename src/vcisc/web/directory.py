@@ -33,9 +33,10 @@ from vcisc.federation.models import (
     Role,
     User,
 )
+from vcisc.http import MAX_DB_INT
 from vcisc.vocabulary import Depth, ServiceType
 from vcisc.web.forms import CommaListField, ServiceForm
-from vcisc.web.views import console_page
+from vcisc.web.views import console_page, request_user
 
 __all__ = [
     "CapabilityForm",
@@ -48,13 +49,6 @@ __all__ = [
 ]
 
 PER_PAGE = 25
-_MAX_DB_INT = 2**63 - 1
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "login_required lets only signed-in users through"
-    return user
 
 
 def sees_contacts(user: User) -> bool:
@@ -138,7 +132,7 @@ def _clean_filters(form: DirectoryFilter) -> dict[str, str]:
 @login_required
 @require_safe
 def directory(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     contacts_visible = sees_contacts(user)
     form = DirectoryFilter(request.GET or None, observer=not contacts_visible)
     f = _clean_filters(form) if request.GET else {}
@@ -254,7 +248,7 @@ class ContactHoursForm(ServiceForm):
 
 def _organisation(org_id: int) -> Organisation:
     org = None
-    if org_id <= _MAX_DB_INT:
+    if org_id <= MAX_DB_INT:
         org = Organisation.objects.select_related("nation").filter(pk=org_id).first()
     if org is None:
         raise Http404("organisation not found")
@@ -301,7 +295,7 @@ def _save(
 @login_required
 @require_http_methods(["GET", "POST"])
 def capabilities_edit(request: HttpRequest, org_id: int) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     org = _organisation(org_id)
     if not may_manage(user, org):
         raise PermissionDenied("only the organisation's liaison officers or an admin may edit")

@@ -43,6 +43,7 @@ from vcisc import authz
 from vcisc.assistance.deadlines import ClockState, Step
 from vcisc.assistance.models import RequestForAssistance, TimelineEntry
 from vcisc.federation.models import User
+from vcisc.http import MAX_DB_INT
 from vcisc.notify.models import InAppNotification
 from vcisc.web.views import CONTENT_SECURITY_POLICY
 
@@ -64,7 +65,6 @@ RETRY_MS = 3000
 BATCH = 100
 #: How far back ``?once=1`` reports breaches (a live stream reports those after it started).
 BREACH_LOOKBACK = timedelta(minutes=5)
-_MAX_DB_INT = 2**63 - 1
 
 #: The ``event:`` names a page listens for.
 EVENT_TYPES = ("routing", "offer", "state", "deadline", "timeline", "notification")
@@ -230,7 +230,7 @@ def _cursor(request: HttpRequest) -> int | None:
         value = int(raw.strip())
     except ValueError:
         return None
-    return min(max(value, 0), _MAX_DB_INT)
+    return min(max(value, 0), MAX_DB_INT)
 
 
 def _poll(user_id: int, since: int, after: datetime) -> tuple[list[Event], int, datetime] | None:

@@ -51,12 +51,11 @@ from django.views.decorators.http import require_GET
 from django_ratelimit import ALL
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 
-from vcisc.audit.chain import record
 from vcisc.config import OidcProvider
 from vcisc.errors import DomainError
 from vcisc.federation import services as fs
 from vcisc.federation.models import Organisation, Role, User
-from vcisc.web.signin import _safe_next, client_ip, first_factor_passed, rate_limited
+from vcisc.web.signin import _safe_next, first_factor_passed, rate_limited, security_event
 from vcisc.web.views import console_page
 
 __all__ = ["Claimed", "SignInRefused", "callback", "map_claims", "providers", "start"]
@@ -286,30 +285,13 @@ def _account(provider: OidcProvider, claimed: Claimed, now: datetime) -> User:
 # --- audit ------------------------------------------------------------------------------------
 
 
-def _audit(
-    request: HttpRequest, action: str, user: User | None, actor: str, after: dict[str, Any]
-) -> None:
-    ip = client_ip(request)
-    with transaction.atomic():
-        record(
-            at=timezone.now(),
-            actor_id=user.pk if user else None,
-            actor=user.email if user else (actor[:254] or "anonymous"),
-            organisation=user.organisation.name if user and user.organisation else "",
-            action=action,
-            object_type="federation.user",
-            object_id=str(user.pk) if user else "",
-            after={**after, "ip": ip} if ip else after,
-        )
-
-
 def _refused(request: HttpRequest, provider: OidcProvider, refusal: SignInRefused) -> HttpResponse:
     """Audit the failure and answer the page that explains it."""
-    _audit(
-        request,
+    security_event(
         "auth.oidc-failed",
         refusal.user,
         str(refusal.detail.get("email", "")),
+        request,
         {"provider": provider.name, "reason": refusal.reason, **refusal.detail},
     )
     return render(
@@ -532,11 +514,11 @@ def _finish(request: HttpRequest, provider: OidcProvider) -> HttpResponse:
     now = timezone.now()
     with transaction.atomic():
         user = _account(provider, claimed, now)
-        _audit(
-            request,
+        security_event(
             "auth.oidc-verified",
             user,
             user.email,
+            request,
             {
                 "provider": provider.name,
                 "issuer": provider.issuer,

@@ -46,7 +46,7 @@ from vcisc.audit.chain import record
 from vcisc.audit.log import audit
 from vcisc.federation.models import User
 from vcisc.web.middleware import AUTH_AT, SEEN_AT
-from vcisc.web.views import console_page
+from vcisc.web.views import console_page, request_user
 
 __all__ = [
     "PENDING_SECONDS",
@@ -59,6 +59,7 @@ __all__ = [
     "locked_out",
     "rate_limited",
     "recovery_codes",
+    "security_event",
     "sign_out_everywhere",
     "verify",
 ]
@@ -86,8 +87,15 @@ def account_name(request: HttpRequest, credentials: dict[str, Any] | None) -> st
 # --- audit of sign-in events ----------------------------------------------------------------
 
 
-def _security_event(action: str, user: User | None, username: str, request: Any) -> None:
-    """Append an audit record for a security event that changes no domain object."""
+def security_event(
+    action: str,
+    user: User | None,
+    username: str,
+    request: Any,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append an audit record for a sign-in event that changes no domain object: who (the
+    account, else the name tried), what, ``detail``, and the client address."""
     ip = client_ip(request) if request is not None else ""
     with transaction.atomic():
         record(
@@ -98,7 +106,7 @@ def _security_event(action: str, user: User | None, username: str, request: Any)
             action=action,
             object_type="federation.user",
             object_id=str(user.pk) if user else "",
-            after={"ip": ip} if ip else None,
+            after={**(detail or {}), "ip": ip} if ip else detail,
         )
 
 
@@ -108,12 +116,12 @@ def _password_refused(
 ) -> None:
     username = str(credentials.get("username", ""))
     user = User.objects.filter(email=username.strip().lower()).first()
-    _security_event("auth.password-failed", user, username, request)
+    security_event("auth.password-failed", user, username, request)
 
 
 @receiver(user_logged_in)
 def _signed_in(sender: Any, request: Any, user: User, **_: Any) -> None:
-    _security_event("auth.signed-in", user, user.email, request)
+    security_event("auth.signed-in", user, user.email, request)
 
 
 def locked_out(
@@ -124,7 +132,7 @@ def locked_out(
     """django-axes' answer once an account is locked: 429, the same for every account name."""
     username = account_name(request, credentials)
     user = User.objects.filter(email=username).first()
-    _security_event("auth.locked-out", user, username, request)
+    security_event("auth.locked-out", user, username, request)
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     response = render(
         request,
@@ -289,7 +297,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
             if device is not None:
                 _complete(request, user, device)
                 if recovery:
-                    _security_event("auth.recovery-code-used", user, user.email, request)
+                    security_event("auth.recovery-code-used", user, user.email, request)
                     left = StaticToken.objects.filter(device=device).count()
                     messages.warning(
                         request,
@@ -297,7 +305,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
                         "Make new ones on your account page if you are running low.",
                     )
                 return HttpResponseRedirect(data["next"])
-            _security_event("auth.second-factor-failed", user, user.email, request)
+            security_event("auth.second-factor-failed", user, user.email, request)
             form.add_error("code", "That code is not right, or it was already used. Try again.")
         status = 422
     else:
@@ -366,7 +374,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
                     "web/recovery_codes.html",
                     {"codes": codes, "next": data["next"], "page_tlp": None, "first": True},
                 )
-            _security_event("auth.second-factor-failed", user, user.email, request)
+            security_event("auth.second-factor-failed", user, user.email, request)
             form.add_error("code", "That code is not right. Check the app's clock and try again.")
     secret = base64.b32encode(device.bin_key).decode()
     return render(
@@ -385,18 +393,12 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
 # --- from the account page --------------------------------------------------------------------
 
 
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User), "login_required lets only signed-in users through"
-    return user
-
-
 @console_page
 @login_required
 @require_POST
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     """New recovery codes; the old ones stop working."""
-    user = _me(request)
+    user = request_user(request)
     with transaction.atomic():
         codes = _issue_recovery_codes(user)
         audit(user, "auth.recovery-codes", user, now=timezone.now())
@@ -412,7 +414,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     """End every session of this person, this one included (API tokens are revoked apart)."""
-    user = _me(request)
+    user = request_user(request)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         locked.session_epoch += 1

@@ -53,8 +53,9 @@ from vcisc.engagements.models import (
 )
 from vcisc.errors import DomainError, Invalid, NotFound
 from vcisc.federation.models import Organisation, Role, User
-from vcisc.matching.services import match
-from vcisc.oncall import OnCallError, parse_on_call, parse_timezone
+from vcisc.http import MAX_DB_INT
+from vcisc.matching.services import engagement_load, match
+from vcisc.oncall import on_call_at
 from vcisc.tlp import Tlp, strictest
 from vcisc.vocabulary import (
     LEGAL_REQUIREMENTS,
@@ -93,14 +94,13 @@ __all__ = [
     "request_offer",
     "request_route",
     "request_transition",
+    "request_user",
 ]
 
 #: States in the secretariat's triage queue (DOMAIN.md §3: validation before routing).
 TRIAGE_STATES = (RfaState.SUBMITTED, RfaState.TRIAGE, RfaState.NEEDS_INFO)
 #: Rows per table on the home page; the caption says when there are more.
 LIST_LIMIT = 100
-#: Ids beyond a 64-bit column are absent, not a database error (see vcisc.http.DbInt).
-_MAX_DB_INT = 2**63 - 1
 
 #: Pages load only their own stylesheet and script (no inline code), connect only to themselves
 #: (live updates), post only to themselves and are never framed.
@@ -132,7 +132,8 @@ def console_page(view: View) -> View:
     return wrapper
 
 
-def _user(request: HttpRequest) -> User:
+def request_user(request: HttpRequest) -> User:
+    """The signed-in person behind a console request (after ``login_required``)."""
     user = request.user
     assert isinstance(user, User), "login_required lets only signed-in users through"
     return user
@@ -254,7 +255,7 @@ def _federation_picture(qs: QuerySet[RequestForAssistance]) -> Picture:
 def home(request: HttpRequest) -> HttpResponse:
     """Per role: the secretariat coordinator's triage queue and federation picture; for everyone
     else, their organisation's requests and those routed to it."""
-    user = _user(request)
+    user = request_user(request)
     now = timezone.now()
     visible = authz.visible_requests(user)
     context: dict[str, Any] = {"nav": "home", "now": now}
@@ -348,11 +349,7 @@ class Capacity:
 
 
 def _our_capacity(org: Organisation, now: datetime) -> Capacity:
-    in_progress = (
-        Offer.objects.filter(organisation=org, state__in=[OfferState.ACCEPTED, OfferState.ACTIVE])
-        .exclude(rfa__state__in=[s.value for s in TERMINAL])
-        .count()
-    )
+    in_progress = engagement_load([org.pk]).get(org.pk, 0)
     capabilities = [
         {
             "label": ServiceType(c.service_type).label,
@@ -364,18 +361,13 @@ def _our_capacity(org: Organisation, now: datetime) -> Capacity:
         for c in org.capabilities.filter(active=True).order_by("service_type", "pk")
     ]
     contacts = list(org.contacts.filter(active=True).values_list("on_call", "time_zone"))
-    on_call = 0
-    for spec, zone in contacts:
-        try:
-            on_call += parse_on_call(spec).covers(now, parse_timezone(zone))
-        except OnCallError:
-            continue  # validated on write; an old bad row does not count as on call
+    on_call = sum(on_call_at(spec, zone, now) for spec, zone in contacts)
     return Capacity(in_progress, capabilities, on_call, len(contacts))
 
 
 def _visible_rfa(user: User, rfa_id: int) -> RequestForAssistance:
     """The request through authz, or the one 404 for absent and hidden alike."""
-    if rfa_id > _MAX_DB_INT:
+    if rfa_id > MAX_DB_INT:
         raise Http404("request not found")
     try:
         return authz.get_rfa(user, rfa_id)
@@ -470,7 +462,7 @@ def _render_request(
     offer_form: OfferForm | None = None,
     failed: dict[str, str] | None = None,
 ) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     rfa = _visible_rfa(user, rfa.pk)  # fresh after a write, and still through authz
     now = timezone.now()
     shown = _present(rfa_out(user, rfa, now))
@@ -543,7 +535,7 @@ def request_detail(request: HttpRequest, rfa_id: int) -> HttpResponse:
     """One request: metadata always, content only with content access, its clocks, the
     timeline entries and offers the user may read, and the actions the user may take now.
     Not involved: 404, as for no such id."""
-    return _render_request(request, _visible_rfa(_user(request), rfa_id))
+    return _render_request(request, _visible_rfa(request_user(request), rfa_id))
 
 
 def _done(request: HttpRequest, text: str, rfa_id: int) -> HttpResponse:
@@ -556,7 +548,7 @@ def _done(request: HttpRequest, text: str, rfa_id: int) -> HttpResponse:
 @require_POST
 def request_transition(request: HttpRequest, rfa_id: int) -> HttpResponse:
     """Fire a lifecycle action through :func:`services.transition`."""
-    user = _user(request)
+    user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
     action = request.POST.get("action", "")[:40]
     reason = request.POST.get("reason", "")
@@ -574,7 +566,7 @@ def request_transition(request: HttpRequest, rfa_id: int) -> HttpResponse:
 @require_POST
 def request_route(request: HttpRequest, rfa_id: int) -> HttpResponse:
     """Route to picked organisations or to the top N matches through :func:`services.route`."""
-    user = _user(request)
+    user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
     # Any id may be picked; the service checks each one (exclusions, legal requirements).
     form = RouteForm(
@@ -602,7 +594,7 @@ def request_route(request: HttpRequest, rfa_id: int) -> HttpResponse:
 @require_POST
 def request_offer(request: HttpRequest, rfa_id: int) -> HttpResponse:
     """A routed organisation offers help through :func:`services.create_offer`."""
-    user = _user(request)
+    user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
     form = OfferForm(request.POST)
     status = 422
@@ -638,8 +630,8 @@ _OFFERER_LABELS = {
 def offer_act(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
     """Accept / decline (the requester) or withdraw / start / complete (the offering
     organisation) through :func:`services.offer_action`, which decides who may."""
-    user = _user(request)
-    if offer_id > _MAX_DB_INT:
+    user = request_user(request)
+    if offer_id > MAX_DB_INT:
         raise Http404("offer not found")
     try:
         offer = authz.get_offer(user, offer_id)
@@ -661,7 +653,7 @@ _WORKSPACE_OPEN = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
 
 
 def _visible_engagement(user: User, engagement_id: int) -> Engagement:
-    if engagement_id > _MAX_DB_INT:
+    if engagement_id > MAX_DB_INT:
         raise Http404("engagement not found")
     try:
         return authz.get_engagement(user, engagement_id)
@@ -697,7 +689,7 @@ def _render_engagement(
     status: int = 200,
     **forms: ServiceForm,
 ) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     eng = _visible_engagement(user, eng.pk)
     rfa = eng.rfa
     data = engagement_out(user, eng)
@@ -766,7 +758,7 @@ def _render_engagement(
 def engagement_detail(request: HttpRequest, engagement_id: int) -> HttpResponse:
     """The workspace: participants and timeline for all who may see the engagement; tasks,
     notes, SITREPs and the review for participants only (TLP:RED items for named members)."""
-    return _render_engagement(request, _visible_engagement(_user(request), engagement_id))
+    return _render_engagement(request, _visible_engagement(request_user(request), engagement_id))
 
 
 def _workspace_write(
@@ -777,7 +769,7 @@ def _workspace_write(
     write: Callable[[User, int, dict[str, Any]], Any],
     done: str,
 ) -> HttpResponse:
-    user = _user(request)
+    user = request_user(request)
     eng = _visible_engagement(user, engagement_id)
     status = 422
     if form.is_valid():
@@ -795,7 +787,7 @@ def _workspace_write(
 @login_required
 @require_POST
 def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
-    eng = _visible_engagement(_user(request), engagement_id)
+    eng = _visible_engagement(request_user(request), engagement_id)
     form = TaskForm(request.POST, participants=_participant_choices(eng))
     return _workspace_write(
         request, engagement_id, form, "task_form", workspace.add_task, "Task added."
@@ -807,7 +799,7 @@ def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @require_POST
 def engagement_member(request: HttpRequest, engagement_id: int) -> HttpResponse:
     """A participant's liaison officer names a colleague through :func:`workspace.add_member`."""
-    user = _user(request)
+    user = request_user(request)
     eng = _visible_engagement(user, engagement_id)
     form = MemberForm(request.POST, colleagues=_colleague_choices(user, eng))
 
@@ -864,10 +856,10 @@ def engagement_review(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @require_POST
 def engagement_task_outcome(request: HttpRequest, engagement_id: int, task_id: int) -> HttpResponse:
     """Change a task's outcome through :func:`workspace.update_task`."""
-    user = _user(request)
+    user = request_user(request)
     eng = _visible_engagement(user, engagement_id)
     outcome = request.POST.get("outcome", "")[:20]
-    if task_id > _MAX_DB_INT:
+    if task_id > MAX_DB_INT:
         raise Http404("task not found")
     try:
         task = workspace.update_task(user, eng.pk, task_id, {"outcome": outcome})
@@ -897,7 +889,7 @@ def request_edit(request: HttpRequest, rfa_id: int) -> HttpResponse:
     """The requester edits a draft, or a request the secretariat sent back for more
     information, through :func:`services.update_rfa`; saving a request in needs-info can also
     hand it back to triage (``provide-info``)."""
-    user = _user(request)
+    user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
     if rfa.requester_id != user.organisation_id or not user.has_role(Role.LIAISON):
         raise PermissionDenied("only the requesting organisation's liaison officers edit it")
@@ -961,7 +953,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
     The service decides who may file and what is valid; its errors come back next to the field
     they name, with the user's input kept.
     """
-    user = _user(request)
+    user = request_user(request)
     status = 200
     if request.method == "POST":
         form = RequestForm(request.POST, requester=user.organisation)
