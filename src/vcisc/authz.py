@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -147,12 +148,12 @@ class Viewer:
     org: Organisation | None
     sees_nothing: bool
     coordinator: bool
-    routed: frozenset[int]
-    participating: frozenset[int]
-    member_of: frozenset[int]
+    routed: frozenset[UUID]
+    participating: frozenset[UUID]
+    member_of: frozenset[UUID]
 
     @classmethod
-    def of(cls, user: User, rfa_ids: Iterable[int] | None = None) -> Viewer:
+    def of(cls, user: User, rfa_ids: Iterable[UUID] | None = None) -> Viewer:
         """Load the user's involvement, for ``rfa_ids`` only when given."""
         org = _org(user)
         nothing = (
@@ -161,11 +162,11 @@ class Viewer:
             or (org.is_secretariat and not user.has_role(Role.COORDINATOR))
         )
         if nothing or org is None:
-            empty: frozenset[int] = frozenset()
+            empty: frozenset[UUID] = frozenset()
             return cls(user, org, True, False, empty, empty, empty)
         ids = None if rfa_ids is None else list(rfa_ids)
 
-        def load(qs: QuerySet[Any], field: str) -> frozenset[int]:
+        def load(qs: QuerySet[Any], field: str) -> frozenset[UUID]:
             if ids is not None:
                 qs = qs.filter(**{f"{field}__in": ids})
             return frozenset(qs.values_list(field, flat=True))
@@ -222,7 +223,7 @@ def rfa_access(user: User, rfa: RequestForAssistance) -> Access:
     return Viewer.of(user, [rfa.pk]).access(rfa)
 
 
-def get_rfa(user: User, rfa_id: int, *, for_update: bool = False) -> RequestForAssistance:
+def get_rfa(user: User, rfa_id: UUID, *, for_update: bool = False) -> RequestForAssistance:
     """The request if the user's organisation is involved, else 404 (never 403)."""
     qs = visible_requests(user)
     if for_update:
@@ -260,7 +261,7 @@ def offers_visible(user: User, rfa: RequestForAssistance) -> QuerySet[Offer]:
     return visible_offers(user).filter(rfa=rfa)
 
 
-def get_offer(user: User, offer_id: int) -> Offer:
+def get_offer(user: User, offer_id: UUID) -> Offer:
     offer = Offer.objects.select_related("rfa", "organisation").filter(pk=offer_id).first()
     if offer is None or not offers_visible(user, offer.rfa).filter(pk=offer.pk).exists():
         raise NotFound(f"offer {offer_id} not found")
@@ -304,7 +305,7 @@ def visible_engagements(user: User) -> QuerySet[Engagement]:
     return qs.filter(Q(rfa__requester=org) | Exists(taking_part))
 
 
-def get_engagement(user: User, engagement_id: int) -> Engagement:
+def get_engagement(user: User, engagement_id: UUID) -> Engagement:
     eng = visible_engagements(user).filter(pk=engagement_id).first()
     if eng is None:
         raise NotFound(f"engagement {engagement_id} not found")

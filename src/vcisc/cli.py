@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 __all__ = ["main"]
 
@@ -70,6 +71,33 @@ def _org_id(value: str) -> int:
     return org.pk
 
 
+def _uuid(value: str) -> UUID:
+    """An argparse type: a request-domain id (offers, engagements) is a UUID."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an id (ids are UUIDs)") from None
+
+
+def _rfa_id(user: Any, value: str | None) -> UUID:
+    """A request by id (UUID) or by reference (``RFA-2026-…``), among those ``user`` may see."""
+    from vcisc import authz
+    from vcisc.errors import Invalid, NotFound
+
+    if value is None:
+        raise Invalid("id", "name the request by id or reference")
+    try:
+        return UUID(value)
+    except ValueError:
+        pass
+    found = (
+        authz.visible_requests(user).filter(reference=value.upper()).values_list("pk", flat=True)
+    )
+    if not found:
+        raise NotFound(f"request {value} not found")
+    return found[0]
+
+
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -95,9 +123,41 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def _stale_schema() -> list[str]:
+    """VCISC migrations the database says it applied that this version does not ship.
+
+    Before 0.2 the request-domain apps had integer keys; their migrations were then replaced by
+    a UUID schema (vcisc.ids). Such a database cannot be upgraded in place, and Django would
+    otherwise skip the new ``0001_initial`` as "already applied" and leave the old tables.
+    """
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    ours = {app.label for app in _vcisc_apps()}
+    return sorted(
+        f"{app}.{name}"
+        for app, name in loader.applied_migrations or {}
+        if app in ours and (app, name) not in loader.disk_migrations
+    )
+
+
+def _vcisc_apps() -> list[Any]:
+    from django.apps import apps
+
+    return [a for a in apps.get_app_configs() if a.name.startswith("vcisc.")]
+
+
 def cmd_migrate(args: argparse.Namespace) -> None:
     from django.core.management import call_command
 
+    stale = _stale_schema()
+    if stale:
+        raise SystemExit(
+            "vcisc: this database was made by a pre-release schema that cannot be upgraded in"
+            f" place (it applied {', '.join(stale)}); export what you need, then migrate a new"
+            " database (for `make run`: remove ./var)"
+        )
     call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
     print("database is up to date")
 
@@ -537,21 +597,22 @@ def cmd_request(args: argparse.Namespace) -> None:
         for rfa in authz.visible_requests(user):
             out = rfa_out(user, rfa, viewer=viewer)
             print(
-                f"{rfa.pk:5} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
+                f"{rfa.pk} {rfa.reference} {rfa.state:15} TLP:{rfa.tlp.upper():13} "
                 f"sev {rfa.severity} {rfa.sector:25} {out.get('title') or '(content withheld)'}"
             )
     elif args.op == "show":
-        _print(rfa_out(user, authz.get_rfa(user, args.id)))
+        _print(rfa_out(user, authz.get_rfa(user, _rfa_id(user, args.id))))
     elif args.op == "create":
         data = _load_json(args.json)
         submit = bool(data.pop("submit", False)) or args.submit
         _print(rfa_out(user, services.create_rfa(user, data, submit=submit)))
     elif args.op == "transition":
-        _print(rfa_out(user, services.transition(user, args.id, args.action, reason=args.reason)))
+        rfa_id = _rfa_id(user, args.id)
+        _print(rfa_out(user, services.transition(user, rfa_id, args.action, reason=args.reason)))
     elif args.op == "match":
         from vcisc.matching.services import match
 
-        rfa = authz.get_rfa(user, args.id)
+        rfa = authz.get_rfa(user, _rfa_id(user, args.id))
         if not authz.is_coordinator(user):
             raise SystemExit("vcisc: matching is a secretariat coordinator's tool")
         from django.utils import timezone
@@ -564,7 +625,7 @@ def cmd_request(args: argparse.Namespace) -> None:
         print(f"{len(result.excluded)} organisation(s) filtered out")
     elif args.op == "route":
         ids = [_org_id(v) for v in _csv(args.orgs)] or None
-        res = services.route(user, args.id, ids, top=args.top)
+        res = services.route(user, _rfa_id(user, args.id), ids, top=args.top)
         print(
             f"routed {res.rfa.reference} to {len(res.routed)} organisation(s); "
             f"{res.notifications} notification(s) queued"
@@ -577,15 +638,17 @@ def cmd_offer(args: argparse.Namespace) -> None:
 
     user = _as(args.as_user)
     if args.op == "list":
-        for o in authz.offers_visible(user, authz.get_rfa(user, args.id)):
-            print(
-                f"{o.pk:5} {o.organisation.name:40} {o.state:10} team {o.team_size} {o.scope[:60]}"
-            )
+        for o in authz.offers_visible(user, authz.get_rfa(user, _rfa_id(user, args.id))):
+            print(f"{o.pk} {o.organisation.name:40} {o.state:10} team {o.team_size} {o.scope[:60]}")
     elif args.op == "create":
-        offer = services.create_offer(user, args.id, _load_json(args.json))
+        offer = services.create_offer(user, _rfa_id(user, args.id), _load_json(args.json))
         print(f"offer {offer.pk} proposed on {offer.rfa.reference}")
     else:
-        offer = services.offer_action(user, args.id, args.op, reason=args.reason)
+        try:
+            offer_id = UUID(args.id)
+        except ValueError:
+            raise SystemExit(f"vcisc: {args.id!r} is not an offer id (ids are UUIDs)") from None
+        offer = services.offer_action(user, offer_id, args.op, reason=args.reason)
         print(f"offer {offer.pk} is {offer.state}")
 
 
@@ -754,7 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("request", help="requests for assistance, acting as a user")
     s.add_argument("op", choices=["list", "show", "create", "transition", "match", "route"])
-    s.add_argument("id", nargs="?", type=int)
+    s.add_argument("id", nargs="?", help="request id or reference (RFA-…)")
     s.add_argument("--as", dest="as_user", required=True, help="e-mail of the acting user")
     s.add_argument("--json", default="-", help="file with the request (create); - for stdin")
     s.add_argument("--submit", action="store_true")
@@ -768,7 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "op", choices=["list", "create", "accept", "decline", "withdraw", "start", "complete"]
     )
-    s.add_argument("id", type=int, help="request id (list, create) or offer id")
+    s.add_argument("id", help="request id or reference (list, create), or offer id")
     s.add_argument("--as", dest="as_user", required=True)
     s.add_argument("--json", default="-")
     s.add_argument("--reason", default="")
@@ -776,7 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("engagement", help="add to an engagement, acting as a user")
     s.add_argument("op", choices=["task", "note", "sitrep", "review"])
-    s.add_argument("id", type=int, help="engagement id")
+    s.add_argument("id", type=_uuid, help="engagement id")
     s.add_argument("--as", dest="as_user", required=True)
     s.add_argument("--json", default="-")
     s.set_defaults(fn=cmd_engagement)

@@ -11,7 +11,7 @@ from ninja import Schema
 from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer, django_auth
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from vcisc.federation import tokens
 from vcisc.federation.models import User
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_DB_INT",
     "BearerToken",
     "DbInt",
+    "InputSchema",
     "Page",
     "RateLimited",
     "StrictSchema",
@@ -71,7 +72,28 @@ MAX_DB_INT = 2**63 - 1
 DbInt = Annotated[int, Field(ge=-(2**63), le=MAX_DB_INT)]
 
 
-class StrictSchema(Schema):
+def _no_nul(value: Any) -> Any:
+    """Text with a NUL character is refused (422), in strings and in lists of strings.
+
+    PostgreSQL cannot store U+0000 in text and would fail the write with a 500; SQLite would
+    store it and truncate it in some clients. No field of VCISC has a use for it.
+    """
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(item, str) and "\x00" in item for item in items):
+        raise ValueError("text must not contain NUL characters (U+0000)")
+    return value
+
+
+class InputSchema(Schema):
+    """Every input the API reads (bodies and query strings): no NUL characters in text."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_without_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
+
+
+class StrictSchema(InputSchema):
     """Input schemas reject unknown fields, so a typo is an error rather than silently ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -114,7 +114,7 @@ def on_call_at(spec: str, zone: str, at: datetime) -> bool:
 def parse_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder such as "Europe" is OSError
         raise OnCallError(
             f"unknown time zone {name!r} (use an IANA name like Europe/Tallinn)"
         ) from None

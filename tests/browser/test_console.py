@@ -30,7 +30,7 @@ def file_request(s: Session, title: str) -> tuple[str, str]:
     p.select_option("#id_urgency", "immediate")
     p.select_option("#id_tlp", "green")
     submit(s, p.get_by_role("button", name="Submit to the secretariat"), "request filed")
-    match = re.search(r"/requests/(\d+)/$", p.url)
+    match = re.search(r"/requests/([0-9a-f-]{36})/$", p.url)
     assert match, p.url
     reference = p.locator("h1").inner_text().split(":", 1)[0].strip()
     return f"/requests/{match.group(1)}/", reference

@@ -60,7 +60,7 @@ def test_the_story_in_the_browser(sessions: Any) -> None:
     p.fill("#id_languages", "et, en")
     p.check("input[name=ics_protocols][value=iec-60870-5-104]")
     submit(ee, p.get_by_role("button", name="Submit to the secretariat"), "request filed")
-    match = re.search(r"/requests/(\d+)/$", p.url)
+    match = re.search(r"/requests/([0-9a-f-]{36})/$", p.url)
     assert match, p.url
     request_url = f"/requests/{match.group(1)}/"
     reference = p.locator("h1").inner_text().split(":", 1)[0].strip()

@@ -174,3 +174,17 @@ def test_directory_errors(federation: Federation) -> None:
         },
     )
     assert bad.status_code == 422 and bad.json()["field"] == "sectors"
+
+
+def test_nul_characters_are_refused_with_a_reason_everywhere(federation: Federation) -> None:
+    """PostgreSQL cannot store U+0000: text with it is a clear 422 in bodies and query strings,
+    never a 500 (found by the fuzzer once engagement ids could no longer be guessed)."""
+    api = federation.api("ee")
+    before = RequestForAssistance.objects.count()
+    resp = api.post("/requests", rfa_body(title="Ransom\x00ware"))
+    assert resp.status_code == 422 and "NUL" in resp.text
+    resp = api.post("/requests", rfa_body(languages=["et\x00"]))
+    assert resp.status_code == 422 and "NUL" in resp.text
+    assert RequestForAssistance.objects.count() == before
+    resp = api.get("/organisations?q=cert%00")
+    assert resp.status_code == 422 and "NUL" in resp.text

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.db import transaction
@@ -675,7 +676,7 @@ def _see_offers(scn: Scenario, p: str) -> Verdict:
     response = scn.apis[p].get(f"/requests/{scn.rfa_id}/offers")
     if response.status_code != 200:
         return _status(response)
-    got = {o["id"] for o in response.json()}
+    got = {UUID(o["id"]) for o in response.json()}
     own = {o.pk for k, o in scn.offers.items() if k == ORG_OF[p]}
     return _whose(got, {o.pk for o in scn.offers.values()}, own)
 
@@ -699,16 +700,17 @@ def _see_matches(scn: Scenario, p: str) -> Verdict:
 def _see_engagement(scn: Scenario, p: str) -> Verdict:
     api = scn.apis[p]
     verdict = _status(api.get(f"/engagements/{scn.eng_id}"))
-    listed = scn.eng_id in {e["id"] for e in api.get("/engagements").json()}
+    listed = scn.eng_id in {UUID(e["id"]) for e in api.get("/engagements").json()}
     assert listed == (verdict is Verdict.ALLOWED), "GET /engagements disagrees with GET /{id}"
     return verdict
 
 
-def _items(scn: Scenario, p: str, kind: str, wanted: int | None) -> Verdict:
+def _items(scn: Scenario, p: str, kind: str, wanted: UUID | None) -> Verdict:
     response = scn.apis[p].get(f"/engagements/{scn.eng_id}/{kind}")
     if response.status_code != 200:
         return _status(response)
-    return Verdict.ALLOWED if wanted in {i["id"] for i in response.json()} else Verdict.FORBIDDEN
+    found = {UUID(i["id"]) for i in response.json()}
+    return Verdict.ALLOWED if wanted in found else Verdict.FORBIDDEN
 
 
 @reads("read.items")

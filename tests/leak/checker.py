@@ -36,7 +36,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
+from django.apps import apps
 from django.core.signals import request_finished
 from django.db import close_old_connections
 from django.http import HttpResponseBase
@@ -47,13 +49,47 @@ from tests.leak.build import MISSING_CODE, Built
 from tests.leak.routes import Route
 from tests.leak.world import NOT_FOR_LOGS, Kind, Person, View, World
 
-__all__ = ["MISSING_ID", "Checker", "Finding", "post_only_routes"]
+__all__ = ["MISSING_ID", "MISSING_UUID", "Checker", "Finding", "missing_id", "post_only_routes"]
 
 #: An id no object has (the same for every kind).
 MISSING_ID = 2_147_483_647
+#: Request-domain objects are keyed by UUIDs (vcisc.ids): their missing ids are UUIDs too, so
+#: that "missing" and "hidden" go through the same route converter and the same lookup.
+MISSING_UUID = UUID("7fffffff-ffff-7fff-bfff-ffffffffffff")
+UUID_KINDS = frozenset({"rfa", "offer", "engagement", "task"})
+
+
+def _uuid(value: Any) -> UUID | None:
+    """A request-domain id as the API writes it (a UUID string), or None for anything else."""
+    if isinstance(value, UUID):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def missing_id(kind: str, *, other: bool = False) -> Any:
+    """An id of ``kind`` that names no object (``other``: a second such id, distinct)."""
+    if kind == "nation":
+        return MISSING_CODE
+    uuid_keyed = kind in UUID_KINDS
+    if kind.startswith("model:"):
+        app, model = kind.removeprefix("model:").split(".")
+        uuid_keyed = apps.get_model(app, model)._meta.pk.get_internal_type() == "UUIDField"
+    if uuid_keyed:
+        return UUID(int=MISSING_UUID.int - 1) if other else MISSING_UUID
+    if kind == "token" and not other:
+        return "zzzzzzzzzzzz"
+    return MISSING_ID - 1 if other else MISSING_ID
+
+
 TOKEN_RE = re.compile(r"qz[a-z0-9]{10}")
-REFERENCE_RE = re.compile(r"RFA-\d{4}-\d{4,}")
-LINK_RE = re.compile(r"/(requests|engagements|offers)/(\d+)/")
+REFERENCE_RE = re.compile(r"RFA-\d{4}-[0-9A-Z]{6}")
+#: Request-domain ids (UUIDs), wherever they stand: in a link, a JSON value, a header, a message.
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CSRF_RE = re.compile(r'(?<=name="csrfmiddlewaretoken" value=")[^"]+')
 #: How often each surface is drawn when a probe starts from a surface (see :meth:`plan`): the
 #: admin holds no request content by design and the API's own documents are static.
@@ -216,14 +252,10 @@ class Checker:
             return [list(dict(route.choices)[name])]
         if kind.startswith("model:"):
             found = self.model_ids(kind)
-            return [found[:3], found[-3:], [MISSING_ID]] if found else [[MISSING_ID]]
+            missing = missing_id(kind)
+            return [found[:3], found[-3:], [missing]] if found else [[missing]]
         found = self.ids.get(kind, [])
-        missing = (
-            MISSING_CODE
-            if kind == "nation"
-            else ("zzzzzzzzzzzz" if kind == "token" else MISSING_ID)
-        )
-        groups: dict[str, list[Any]] = {"missing": [missing]}
+        groups: dict[str, list[Any]] = {"missing": [missing_id(kind)]}
         for value in found:
             if kind == "rfa":
                 category = view.access(self.world.rfas[value])
@@ -310,7 +342,7 @@ class Checker:
                 value = self.rng.choice(["true", "false"])
             elif f.type == "integer":
                 lo = f.minimum if f.minimum is not None else 0
-                pool = [lo, lo + 1, *self.ids["organisation"], *self.ids["rfa"]]
+                pool = [lo, lo + 1, *self.ids["organisation"]]
                 value = str(min(self.rng.choice(pool), f.maximum or 2**31))
             else:
                 pool = [
@@ -319,6 +351,7 @@ class Checker:
                     "energy",
                     "health",
                     *self.rng.sample(sorted(self.world.secrets), 2),
+                    *map(str, self.ids["rfa"]),
                 ]
                 value = self.rng.choice(pool)[: f.max_length or 100]
             query[f.name] = value
@@ -477,14 +510,16 @@ class Checker:
             if rfa is not None and not view.involved(rfa):
                 yield f"names {ref} (request #{rfa.id}), a request it is not involved in"
         asked_ids = {str(v) for v in (asked or {}).values()}
-        for what, raw in set(LINK_RE.findall(text)):
+        for raw in set(UUID_RE.findall(text)):
             if raw in asked_ids:
                 continue  # the address the user typed, echoed back
-            problem = self.unknown_id(view, what, int(raw))
-            if problem:
-                yield f"links to /{what}/{raw}/: {problem}"
+            pk = UUID(raw)
+            for what in ("requests", "engagements", "offers"):
+                problem = self.unknown_id(view, what, pk)
+                if problem:
+                    yield f"shows the id {raw}: {problem}"
 
-    def unknown_id(self, view: View, what: str, pk: int) -> str | None:
+    def unknown_id(self, view: View, what: str, pk: UUID) -> str | None:
         w = self.world
         if what == "requests" and pk in w.rfas and not view.involved(w.rfas[pk]):
             return "a request it is not involved in"
@@ -503,15 +538,15 @@ class Checker:
         for key, value in _walk(data):
             if not isinstance(value, int | str | list) or isinstance(value, bool):
                 continue
-            if key == "rfa_id" and isinstance(value, int) and value in w.rfas:
-                if not view.involved(w.rfas[value]):
+            if key == "rfa_id" and (pk := _uuid(value)) in w.rfas:
+                if not view.involved(w.rfas[pk]):
                     yield f'"rfa_id": {value}, a request it is not involved in'
-            elif key == "engagement_id" and isinstance(value, int):
-                problem = self.unknown_id(view, "engagements", value)
+            elif key == "engagement_id" and (pk := _uuid(value)) is not None:
+                problem = self.unknown_id(view, "engagements", pk)
                 if problem:
                     yield f'"engagement_id": {value}, {problem}'
-            elif key == "offer_id" and isinstance(value, int):
-                problem = self.unknown_id(view, "offers", value)
+            elif key == "offer_id" and (pk := _uuid(value)) is not None:
+                problem = self.unknown_id(view, "offers", pk)
                 if problem:
                     yield f'"offer_id": {value}, {problem}'
             elif key == "user_id" and isinstance(value, int) and value in w.people:
@@ -543,10 +578,10 @@ class Checker:
                         f'{rfa.reference} shown with access "{obj["access"]}"; the oracle says '
                         f'"{view.access(rfa)}" (a leak, or the oracle is wrong)'
                     )
-            if {"participants", "opened_at", "rfa_id", "access"} <= obj.keys() and isinstance(
-                obj["rfa_id"], int
+            if {"participants", "opened_at", "rfa_id", "access"} <= obj.keys() and (
+                (pk := _uuid(obj["rfa_id"])) is not None
             ):
-                rfa = w.rfas.get(obj["rfa_id"])
+                rfa = w.rfas.get(pk)
                 if rfa is not None and view.sees_engagement(rfa):
                     expected = "content" if view.participates(rfa) else "metadata"
                     if obj["access"] != expected:
@@ -616,14 +651,14 @@ class Checker:
         elif all(isinstance(o, dict) and "participants" in o for o in data) and (
             "/engagements" in where
         ):
-            got_ids = {o["id"] for o in data}
+            got_ids = {_uuid(o["id"]) for o in data}
             want_ids = {r.engagement_id for r in w.rfas.values() if view.sees_engagement(r)}
             self.stats["engagement lists compared"] += 1
             if got_ids != want_ids:
                 self.add(
                     person,
                     where,
-                    f"lists engagements {sorted(got_ids)}; the oracle expects "
+                    f"lists engagements {sorted(map(str, got_ids))}; the oracle expects "
                     f"{sorted(i for i in want_ids if i is not None)}",
                 )
 
@@ -645,8 +680,8 @@ class Checker:
         answer: Answer,
         where: str,
     ) -> None:
-        # Not MISSING_ID itself: another parameter of the same route may hold that already.
-        missing_value: Any = MISSING_CODE if kind == "nation" else MISSING_ID - 1
+        # Not the first missing id: another parameter of the same route may hold that already.
+        missing_value = missing_id(kind, other=True)
         key = (route.label, person.id if person else None, _qs(query) + repr(sorted(args.items())))
         if key not in self.missing:
             found = self.call(person, route, {**args, name: missing_value}, query)
@@ -791,7 +826,7 @@ def post_only_routes(routes: list[Route]) -> frozenset[str]:
             if route.surface == "api":
                 continue
             args = {
-                name: dict(route.choices)[name][0] if kind == "choice" else MISSING_ID
+                name: dict(route.choices)[name][0] if kind == "choice" else missing_id(kind)
                 for name, kind in route.params
             }
             response = client.get(route.url(args), dict(route.query))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from django.test import Client
@@ -35,10 +36,11 @@ def test_a_draft_withdrawn_before_submission_stays_the_requesters(federation: Fe
     assert resp.json()["state"] == "withdrawn"
     coordinator = fed.api("coordinator")
     assert coordinator.get("/requests").json()["count"] == 0
-    missing = coordinator.get("/requests/999999")
+    absent = uuid4()
+    missing = coordinator.get(f"/requests/{absent}")
     hidden = coordinator.get(f"/requests/{rid}")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json()["detail"] == missing.json()["detail"].replace("999999", str(rid))
+    assert hidden.json()["detail"] == missing.json()["detail"].replace(str(absent), str(rid))
     assert _signed_in(fed, "coordinator").get(f"/requests/{rid}/").status_code == 404
     reference = RequestForAssistance.objects.get(pk=rid).reference
     assert reference not in _events(_signed_in(fed, "coordinator"))

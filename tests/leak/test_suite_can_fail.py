@@ -300,3 +300,37 @@ def test_the_random_hunt_fails_on_a_broken_scoping_function(
         scenario()
     print(f"the broken rule showed after {stats['scenarios']} scenario(s)")
     assert stats["scenarios"] < 200  # it stopped early, at a leak
+
+
+def test_a_hidden_id_anywhere_in_an_answer_is_caught(
+    routes: list[Route], no_template_capture: None
+) -> None:
+    """Ids are UUIDs (issue 4, part 3), so an answer that names a request, an offer or an
+    engagement the user may not know of is caught by its id alone: in a link, in free text, as a
+    JSON value — and an id the user may know of is not reported."""
+    with transaction.atomic():
+        built = build(PLAN)
+        world = built.world
+        checker = Checker(built, routes, probes="all", stats=Counter(), only=_outsider(world))
+        view = checker.view(world.people[_outsider(world)[0]])
+        red = next(r for r in world.rfas.values() if r.tlp == "red")
+        offer = next(o for o in world.offers.values() if o.rfa_id == red.id)
+        texts = {
+            "a link": f'<a href="/requests/{red.id}/">see</a>',
+            "free text": f"offer {offer.id} was accepted",
+            "a header value": f"X-Related: {red.engagement_id}",
+        }
+        for where, text in texts.items():
+            found = list(checker.leaks_in(view, text))
+            assert found, f"an id in {where} went unnoticed"
+        found = list(checker.json_leaks(view, {"rfa_id": str(red.id)}, names_public=False))
+        assert any("a request it is not involved in" in f for f in found), found
+        found = list(
+            checker.json_leaks(view, {"engagement_id": str(red.engagement_id)}, names_public=False)
+        )
+        assert any("an engagement it takes no part in" in f for f in found), found
+        requester = world.people[
+            min(p.id for p in world.people.values() if p.org_id == red.requester_id)
+        ]
+        assert not list(checker.leaks_in(checker.view(requester), texts["a link"]))
+        transaction.set_rollback(True)

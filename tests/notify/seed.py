@@ -80,7 +80,7 @@ def seed(*, orgs: int, contacts: int, webhook: str, mail_domain: str = "example"
 
 def route_one(
     seeded: Seeded, *, title: str = "Ransomware on grid SCADA", tlp: str = "green"
-) -> int:
+) -> str:
     """File, triage and route one request to every seeded organisation; return its id. The
     routing transaction has committed when this returns."""
     from vcisc.assistance import services
@@ -107,7 +107,7 @@ def route_one(
     )
     services.transition(coordinator, rfa.pk, "start-triage")
     services.route(coordinator, rfa.pk, seeded.organisation_ids)
-    return rfa.pk
+    return str(rfa.pk)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ the service's status (never a 500), and every form needs its CSRF token."""
 from __future__ import annotations
 
 import re
+from uuid import uuid4
 
 import pytest
 from django.test import Client
@@ -84,7 +85,8 @@ def test_refusals_are_messages_with_the_service_status(federation: Federation) -
     assert "Accept the offer" not in page  # the analyst gets no buttons
     # FR did not make that offer and cannot see it: 404, as for no such offer.
     post(signed_in(fed, "fr"), f"/offers/{offer['id']}/accept/", {}, 404)
-    post(signed_in(fed, "fr"), f"/offers/{2**64}/accept/", {}, 404)
+    post(signed_in(fed, "fr"), f"/offers/{uuid4()}/accept/", {}, 404)
+    post(signed_in(fed, "fr"), "/offers/1/accept/", {}, 404)  # not an id (ids are UUIDs)
     assert state(rid) == "circulated"
 
 
@@ -115,7 +117,7 @@ def test_workspace_is_404_for_the_uninvolved_and_withheld_from_the_secretariat(
     eng = fed.api("ee").get(f"/requests/{rfa['id']}").json()["engagement_id"]
     post(signed_in(fed, "de"), f"/engagements/{eng}/notes/", {"body": "RED note body"})
     us = signed_in(fed, "us")
-    for url in (f"/engagements/{eng}/", "/engagements/999999/", f"/engagements/{2**64}/"):
+    for url in (f"/engagements/{eng}/", f"/engagements/{uuid4()}/", "/engagements/999999/"):
         hidden = html(us, url, 404)
         assert "Not found" in hidden and rfa["reference"] not in hidden
     post(us, f"/engagements/{eng}/notes/", {"body": "x"}, 404)
@@ -144,8 +146,8 @@ def test_csrf_is_enforced_on_every_action(federation: Federation) -> None:
         (f"/requests/{rid}/actions/", {"action": "start-triage"}),
         (f"/requests/{rid}/routes/", {"intent": "top"}),
         (f"/requests/{rid}/offers/", offering()),
-        ("/offers/1/accept/", {}),
-        ("/engagements/1/notes/", {"body": "x"}),
+        (f"/offers/{uuid4()}/accept/", {}),
+        (f"/engagements/{uuid4()}/notes/", {"body": "x"}),
     ):
         assert coord.post(url, data).status_code == 403
     assert state(rid) == "submitted"

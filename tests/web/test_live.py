@@ -6,6 +6,7 @@ import json
 import re
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.test import Client
@@ -69,7 +70,7 @@ def test_routed_organisation_gets_the_routing_event(federation: Federation) -> N
     assert event["data"]["summary"] == "Routed to CERT-Bund"
     assert event["data"]["url"] == f"/requests/{rfa['id']}/"
     entry = TimelineEntry.objects.get(rfa_id=rfa["id"], kind="routed")
-    assert int(event["id"]) == entry.pk
+    assert UUID(event["id"]) == entry.pk
 
 
 def test_requester_gets_offer_events_and_the_cursor_is_honoured(federation: Federation) -> None:
@@ -77,17 +78,17 @@ def test_requester_gets_offer_events_and_the_cursor_is_honoured(federation: Fede
     rfa = file_request(fed, route_to=("de",))
     ee = signed_in(fed, "ee")
     before = _events(_raw(ee))
-    last = max(int(e["id"]) for e in before)
+    last = max(UUID(e["id"]) for e in before)
     resp = fed.api("de").post(f"/requests/{rfa['id']}/offers", offer_body())
     assert resp.status_code == 201, resp.content
     after = _events(_raw(ee, f"?once=1&since={last}"))
     offers = [e for e in after if e["event"] == "offer"]
     assert [e["data"]["summary"] for e in offers] == ["CERT-Bund offered help"]
-    assert all(int(e["id"]) > last for e in after)
+    assert all(UUID(e["id"]) > last for e in after)
     # A reconnecting EventSource sends Last-Event-ID instead of ?since=.
     resumed = _events(_raw(ee, "?once=1", HTTP_LAST_EVENT_ID=str(last)))
     assert _kinds(resumed) == _kinds(after)
-    newest = max(int(e["id"]) for e in after)
+    newest = max(UUID(e["id"]) for e in after)
     assert _events(_raw(ee, f"?once=1&since={newest}")) == []
 
 
@@ -174,7 +175,9 @@ def test_bad_cursor_is_ignored(federation: Federation) -> None:
     file_request(federation, route_to=("de",))
     events = _events(_raw(signed_in(federation, "de"), "?once=1&since=nonsense"))
     assert "routed" in _kinds(events)
-    assert _events(_raw(signed_in(federation, "de"), f"?once=1&since={2**70}")) == []
+    assert _events(_raw(signed_in(federation, "de"), f"?once=1&since={UUID(int=2**128 - 1)}")) == []
+    # A number is no cursor any more (ids are UUIDs): it is ignored like any other nonsense.
+    assert "routed" in _kinds(_events(_raw(signed_in(federation, "de"), "?once=1&since=42")))
 
 
 def test_post_is_refused(federation: Federation) -> None:

@@ -5,6 +5,7 @@ request the secretariat sent back."""
 from __future__ import annotations
 
 import re
+from uuid import uuid4
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_offering_organisation_withdraws_starts_and_completes_its_offer(
     assert Offer.objects.get(pk=fr_offer["id"]).state == "withdrawn"
     # Someone else's offer, unseen: 404 as for no offer at all.
     post(signed_in(fed, "us"), f"/offers/{fr_offer['id']}/withdraw/", {}, 404)
-    post(de, "/offers/999999/withdraw/", {}, 404)
+    post(de, f"/offers/{uuid4()}/withdraw/", {}, 404)
 
 
 def test_liaison_names_a_colleague_as_member(federation: Federation) -> None:

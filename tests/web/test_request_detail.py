@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from uuid import uuid4
 
 import pytest
 from django.test import Client
@@ -82,12 +83,12 @@ def test_uninvolved_user_gets_the_same_404_as_for_no_such_request(
     rfa = file_request(federation, tlp="green", route_to=("de",))
     us = signed_in(federation, "us")
     hidden = html(us, f"/requests/{rfa['id']}/", status=404)
-    absent = html(us, "/requests/999999/", status=404)
+    absent = html(us, f"/requests/{uuid4()}/", status=404)
     for page in (hidden, absent):
         assert "Not found" in page
         assert rfa["reference"] not in page and rfa_body()["title"] not in page
     assert _without_csrf(hidden) == _without_csrf(absent)
-    html(us, f"/requests/{2**64}/", status=404)  # beyond any database id: still a plain 404
+    html(us, "/requests/999999/", status=404)  # not an id at all (ids are UUIDs): a plain 404
 
 
 def test_drafts_are_the_requesters_alone(federation: Federation) -> None:
@@ -99,6 +100,6 @@ def test_drafts_are_the_requesters_alone(federation: Federation) -> None:
 
 def test_anonymous_is_sent_to_sign_in_not_told_whether_it_exists(federation: Federation) -> None:
     rfa = file_request(federation)
-    for rid in (rfa["id"], 999999):
+    for rid in (rfa["id"], uuid4()):
         resp = Client().get(f"/requests/{rid}/")
         assert resp.status_code == 302 and resp["Location"] == f"/login/?next=/requests/{rid}/"

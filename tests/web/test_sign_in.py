@@ -12,7 +12,9 @@ from tests.web.conftest import html, signed_in
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/", "/requests/new/", "/requests/1/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/requests/new/", "/requests/01a23456-0000-7000-8000-000000000001/"]
+)
 def test_pages_send_an_anonymous_browser_to_sign_in_with_next(path: str) -> None:
     resp = Client().get(path)
     assert resp.status_code == 302

@@ -5,6 +5,7 @@ the engagement, report, review and close — with the uninvolved US user seeing 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.test import Client
@@ -70,7 +71,7 @@ def test_the_story_through_the_pages(federation: Federation) -> None:
 
     resp = ee.post("/requests/new/", filing())
     assert resp.status_code == 302
-    rid = int(resp["Location"].rstrip("/").rsplit("/", 1)[1])
+    rid = UUID(resp["Location"].rstrip("/").rsplit("/", 1)[1])
     rfa = RequestForAssistance.objects.get(pk=rid)
     ref = rfa.reference
     engagement_url: list[str] = []
@@ -147,7 +148,7 @@ def test_the_story_through_the_pages(federation: Federation) -> None:
         f"{ws}tasks/",
         {"title": "Image HMI-03", "assignee": str(fed.orgs["de"].pk)},
     )
-    task_id = int(html(ee, ws).split('id="outcome-', 1)[1].split('"', 1)[0])
+    task_id = UUID(html(ee, ws).split('id="outcome-', 1)[1].split('"', 1)[0])
     post(de, f"{ws}tasks/{task_id}/", {"outcome": "successful"})
     for who in (ee, de):
         page = html(who, ws)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -18,7 +19,7 @@ from vcisc.assistance.lifecycle import RfaState, RfaStateName, allowed_actions
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.errors import Conflict, Forbidden
 from vcisc.federation.models import User
-from vcisc.http import DbInt, StrictSchema, user_of
+from vcisc.http import DbInt, InputSchema, StrictSchema, user_of
 from vcisc.matching.services import MATCHABLE_STATES, match
 from vcisc.tlp import TlpName
 from vcisc.vocabulary import EuImpactName, ServiceName, UrgencyName
@@ -100,7 +101,7 @@ class Clock(Schema):
 
 
 class RfaOut(Schema):
-    id: int
+    id: UUID
     reference: str
     state: str
     tlp: str
@@ -126,7 +127,7 @@ class RfaOut(Schema):
     accepted_at: datetime | None
     closed_at: datetime | None
     deadlines: dict[str, Clock]
-    engagement_id: int | None
+    engagement_id: UUID | None
     # Content: null when the caller's access is "metadata" (see authz).
     title: str | None = None
     affected_entity: str | None = None
@@ -199,7 +200,7 @@ def rfa_out(
     return data
 
 
-class RfaFilter(Schema):
+class RfaFilter(InputSchema):
     state: RfaStateName | None = None
     severity: Annotated[int | None, Field(ge=0, le=5)] = None
     sector: str | None = None
@@ -242,7 +243,7 @@ class ExclusionOut(Schema):
 
 
 class MatchOut(Schema):
-    rfa_id: int
+    rfa_id: UUID
     candidates: list[CandidateOut]
     excluded: list[ExclusionOut]
 
@@ -282,8 +283,8 @@ class OfferIn(StrictSchema):
 
 
 class OfferOut(Schema):
-    id: int
-    rfa_id: int
+    id: UUID
+    rfa_id: UUID
     organisation_id: int
     organisation: str = Field(alias="organisation.name")
     nation: str | None = Field(None, alias="organisation.nation.code")
@@ -370,27 +371,27 @@ def create_request(request: HttpRequest, body: RfaIn) -> Status[dict[str, Any]]:
 
 
 @router.get("/requests/{rfa_id}", response=RfaOut)
-def get_request(request: HttpRequest, rfa_id: int) -> dict[str, Any]:
+def get_request(request: HttpRequest, rfa_id: UUID) -> dict[str, Any]:
     user = user_of(request)
     return rfa_out(user, authz.get_rfa(user, rfa_id))
 
 
 @router.patch("/requests/{rfa_id}", response=RfaOut)
-def update_request(request: HttpRequest, rfa_id: int, body: RfaPatch) -> dict[str, Any]:
+def update_request(request: HttpRequest, rfa_id: UUID, body: RfaPatch) -> dict[str, Any]:
     user = user_of(request)
     rfa = services.update_rfa(user, rfa_id, body.model_dump(exclude_unset=True))
     return rfa_out(user, rfa)
 
 
 @router.post("/requests/{rfa_id}/transitions", response=RfaOut)
-def transition_request(request: HttpRequest, rfa_id: int, body: TransitionIn) -> dict[str, Any]:
+def transition_request(request: HttpRequest, rfa_id: UUID, body: TransitionIn) -> dict[str, Any]:
     user = user_of(request)
     rfa = services.transition(user, rfa_id, body.action, reason=body.reason)
     return rfa_out(user, rfa)
 
 
 @router.get("/requests/{rfa_id}/matches", response=MatchOut)
-def get_matches(request: HttpRequest, rfa_id: int) -> dict[str, Any]:
+def get_matches(request: HttpRequest, rfa_id: UUID) -> dict[str, Any]:
     user = user_of(request)
     rfa = authz.get_rfa(user, rfa_id)
     if not authz.is_coordinator(user):
@@ -430,7 +431,7 @@ def get_matches(request: HttpRequest, rfa_id: int) -> dict[str, Any]:
 
 
 @router.post("/requests/{rfa_id}/routes", response=RouteOut)
-def route_request(request: HttpRequest, rfa_id: int, body: RouteIn) -> dict[str, Any]:
+def route_request(request: HttpRequest, rfa_id: UUID, body: RouteIn) -> dict[str, Any]:
     user = user_of(request)
     res = services.route(user, rfa_id, body.organisations, top=body.top)
     return {
@@ -442,7 +443,7 @@ def route_request(request: HttpRequest, rfa_id: int, body: RouteIn) -> dict[str,
 
 
 @router.get("/requests/{rfa_id}/routes", response=list[RoutingOut])
-def list_routes(request: HttpRequest, rfa_id: int) -> list[Routing]:
+def list_routes(request: HttpRequest, rfa_id: UUID) -> list[Routing]:
     user = user_of(request)
     rfa = authz.get_rfa(user, rfa_id)
     qs = Routing.objects.filter(rfa=rfa).select_related("organisation")
@@ -453,7 +454,7 @@ def list_routes(request: HttpRequest, rfa_id: int) -> list[Routing]:
 
 
 @router.get("/requests/{rfa_id}/timeline", response=list[TimelineOut])
-def get_timeline(request: HttpRequest, rfa_id: int) -> list[Any]:
+def get_timeline(request: HttpRequest, rfa_id: UUID) -> list[Any]:
     user = user_of(request)
     return timeline_out(user, authz.get_rfa(user, rfa_id))
 
@@ -462,25 +463,25 @@ def get_timeline(request: HttpRequest, rfa_id: int) -> list[Any]:
 
 
 @router.get("/requests/{rfa_id}/offers", response=list[OfferOut])
-def list_offers(request: HttpRequest, rfa_id: int) -> list[Offer]:
+def list_offers(request: HttpRequest, rfa_id: UUID) -> list[Offer]:
     user = user_of(request)
     return list(authz.offers_visible(user, authz.get_rfa(user, rfa_id)))
 
 
 @router.post("/requests/{rfa_id}/offers", response={201: OfferOut})
-def create_offer(request: HttpRequest, rfa_id: int, body: OfferIn) -> Status[Offer]:
+def create_offer(request: HttpRequest, rfa_id: UUID, body: OfferIn) -> Status[Offer]:
     return Status(201, services.create_offer(user_of(request), rfa_id, body.model_dump()))
 
 
 @router.get("/offers/{offer_id}", response=OfferOut)
-def get_offer(request: HttpRequest, offer_id: int) -> Offer:
+def get_offer(request: HttpRequest, offer_id: UUID) -> Offer:
     return authz.get_offer(user_of(request), offer_id)
 
 
 @router.post("/offers/{offer_id}/{action}", response=OfferOut)
 def act_on_offer(
     request: HttpRequest,
-    offer_id: int,
+    offer_id: UUID,
     action: Literal["accept", "decline", "withdraw", "start", "complete"],
     body: OfferActionIn | None = None,
 ) -> Offer:
@@ -492,7 +493,7 @@ def act_on_offer(
 
 
 class RfaFiguresOut(Schema):
-    rfa_id: int
+    rfa_id: UUID
     reference: str
     nation: str | None
     severity: int

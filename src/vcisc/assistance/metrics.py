@@ -8,6 +8,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from django.db.models import QuerySet
 
@@ -26,7 +27,7 @@ STEPS = {
 
 @dataclass(frozen=True)
 class RfaFigures:
-    rfa_id: int
+    rfa_id: UUID
     reference: str
     nation: str | None
     severity: int

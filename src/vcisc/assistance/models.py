@@ -16,6 +16,7 @@ from django.db.models import Q
 from vcisc.assistance.deadlines import ClockState, Step, clock_state
 from vcisc.assistance.lifecycle import TERMINAL, OfferState, RfaState
 from vcisc.federation.models import Capability, Organisation
+from vcisc.ids import uuid_primary_key
 from vcisc.tlp import Tlp
 from vcisc.vocabulary import EuImpact, Severity, Urgency
 
@@ -25,6 +26,7 @@ __all__ = ["Offer", "RequestForAssistance", "Routing", "TimelineEntry"]
 class RequestForAssistance(models.Model):
     """What a nation under attack asks for (after the Cyber Solidarity Act's request content)."""
 
+    id = uuid_primary_key()
     reference = models.CharField(max_length=20, unique=True)
     requester = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="requests")
     created_by = models.ForeignKey(
@@ -140,6 +142,7 @@ class RequestForAssistance(models.Model):
 class Routing(models.Model):
     """The secretariat sent this request to this organisation (one row per pair)."""
 
+    id = uuid_primary_key()
     rfa = models.ForeignKey(RequestForAssistance, on_delete=models.PROTECT, related_name="routings")
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="routings"
@@ -165,6 +168,7 @@ class Routing(models.Model):
 class Offer(models.Model):
     """Voluntary help an organisation proposes on a request."""
 
+    id = uuid_primary_key()
     rfa = models.ForeignKey(RequestForAssistance, on_delete=models.PROTECT, related_name="offers")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="offers")
     capability = models.ForeignKey(
@@ -214,6 +218,7 @@ class TimelineEntry(models.Model):
     organisation, the requester and the secretariat — participation itself is sensitive.
     """
 
+    id = uuid_primary_key()
     rfa = models.ForeignKey(RequestForAssistance, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField()
     actor = models.ForeignKey(

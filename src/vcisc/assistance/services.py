@@ -8,10 +8,12 @@ timeline and the audit record, and queues the notifications in the outbox.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
@@ -30,7 +32,7 @@ from vcisc.assistance.lifecycle import (
 )
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing, TimelineEntry
 from vcisc.audit.log import audit, snapshot
-from vcisc.dbutil import reject_nulls, serialize
+from vcisc.dbutil import reject_nulls
 from vcisc.errors import Conflict, Forbidden, Invalid
 from vcisc.federation.models import NationKind, Organisation, Role, User
 from vcisc.matching import services as matching
@@ -192,13 +194,25 @@ def _validate_rfa(rfa: RequestForAssistance) -> None:
         raise Invalid("tlp", f"unknown TLP {rfa.tlp!r}") from None
 
 
+#: Crockford's base-32 alphabet: no I, L, O or U, so a reference read out on the phone is not
+#: misheard or misread.
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_REFERENCE_LENGTH = 6
+
+
 def _next_reference(now: datetime) -> str:
-    """``RFA-<year>-<n>``, n counting from 1 each year. Requests are never deleted, so the count
-    is the last number; the lock keeps two concurrent filings from taking the same one."""
-    serialize("rfa-reference")
+    """``RFA-<year>-<6 random characters>``, e.g. ``RFA-2026-7KQ3XD``.
+
+    Random, not counted: a number counting up would tell every requester how many requests the
+    federation received before theirs (issue 4, enumeration resistance). 32⁶ ≈ 10⁹ references a
+    year; a clash is drawn again, and the unique constraint is the last word.
+    """
     prefix = f"RFA-{now.year}-"
-    number = RequestForAssistance.objects.filter(reference__startswith=prefix).count() + 1
-    return f"{prefix}{number:04d}"
+    while True:
+        tail = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
+        reference = prefix + tail
+        if not RequestForAssistance.objects.filter(reference=reference).exists():
+            return reference
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -244,7 +258,7 @@ def create_rfa(
 
 
 def update_rfa(
-    actor: User, rfa_id: int, changes: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, rfa_id: UUID, changes: Mapping[str, Any], *, now: datetime | None = None
 ) -> RequestForAssistance:
     """Edit content while the request is a draft or awaits more information."""
     now = _now(now)
@@ -338,7 +352,7 @@ def _apply(
 
 
 def transition(
-    actor: User, rfa_id: int, action: str, *, reason: str = "", now: datetime | None = None
+    actor: User, rfa_id: UUID, action: str, *, reason: str = "", now: datetime | None = None
 ) -> RequestForAssistance:
     """Fire a named lifecycle action on a request."""
     now = _now(now)
@@ -425,7 +439,7 @@ class RouteResult:
 
 def route(
     actor: User,
-    rfa_id: int,
+    rfa_id: UUID,
     organisation_ids: Sequence[int] | None = None,
     *,
     top: int = 5,
@@ -526,7 +540,7 @@ _OFFERABLE = (RfaState.CIRCULATED, RfaState.OFFER_ACCEPTED, RfaState.ACTIVE)
 
 
 def create_offer(
-    actor: User, rfa_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, rfa_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> Offer:
     now = _now(now)
     org = _actor_org(actor)
@@ -627,7 +641,7 @@ def _offers_follow(
 
 
 def offer_action(
-    actor: User, offer_id: int, action: str, *, reason: str = "", now: datetime | None = None
+    actor: User, offer_id: UUID, action: str, *, reason: str = "", now: datetime | None = None
 ) -> Offer:
     """accept / decline (the requester), withdraw / start / complete (the offering organisation)."""
     now = _now(now)

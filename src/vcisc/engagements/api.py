@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -35,7 +36,7 @@ class ParticipantOut(Schema):
     organisation: str = Field(alias="organisation.name")
     nation: str | None = Field(None, alias="organisation.nation.code")
     role: str
-    offer_id: int | None
+    offer_id: UUID | None
     joined_at: datetime
 
 
@@ -46,8 +47,8 @@ class MemberOut(Schema):
 
 
 class EngagementOut(Schema):
-    id: int
-    rfa_id: int
+    id: UUID
+    rfa_id: UUID
     reference: str
     state: str
     tlp: str
@@ -90,7 +91,7 @@ def list_engagements(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.get("/engagements/{eng_id}/timeline", response=list[TimelineOut])
-def get_timeline(request: HttpRequest, eng_id: int) -> list[Any]:
+def get_timeline(request: HttpRequest, eng_id: UUID) -> list[Any]:
     """Everything that happened to the engagement's request, as far as the caller may read."""
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
@@ -98,7 +99,7 @@ def get_timeline(request: HttpRequest, eng_id: int) -> list[Any]:
 
 
 @router.get("/engagements/{eng_id}", response=EngagementOut)
-def get_engagement(request: HttpRequest, eng_id: int) -> dict[str, Any]:
+def get_engagement(request: HttpRequest, eng_id: UUID) -> dict[str, Any]:
     user = user_of(request)
     return engagement_out(user, authz.get_engagement(user, eng_id))
 
@@ -108,14 +109,14 @@ class MemberIn(StrictSchema):
 
 
 @router.post("/engagements/{eng_id}/members", response={201: MemberOut})
-def add_member(request: HttpRequest, eng_id: int, body: MemberIn) -> Status[EngagementMember]:
+def add_member(request: HttpRequest, eng_id: UUID, body: MemberIn) -> Status[EngagementMember]:
     return Status(201, services.add_member(user_of(request), eng_id, body.user_id))
 
 
 # --- workspace items ----------------------------------------------------------------------------
 
 
-def _items(request: HttpRequest, eng_id: int, model: type[Any]) -> list[Any]:
+def _items(request: HttpRequest, eng_id: UUID, model: type[Any]) -> list[Any]:
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
     return list(
@@ -126,7 +127,7 @@ def _items(request: HttpRequest, eng_id: int, model: type[Any]) -> list[Any]:
 
 
 class ItemOut(Schema):
-    id: int
+    id: UUID
     tlp: str
     organisation: str = Field(alias="organisation.name")
     author: str = Field(alias="author.email")
@@ -159,19 +160,19 @@ class TaskPatch(StrictSchema):
 
 
 @router.get("/engagements/{eng_id}/tasks", response=list[TaskOut])
-def list_tasks(request: HttpRequest, eng_id: int) -> list[Task]:
+def list_tasks(request: HttpRequest, eng_id: UUID) -> list[Task]:
     return _items(request, eng_id, Task)
 
 
 @router.post("/engagements/{eng_id}/tasks", response={201: TaskOut})
-def create_task(request: HttpRequest, eng_id: int, body: TaskIn) -> Status[Task]:
+def create_task(request: HttpRequest, eng_id: UUID, body: TaskIn) -> Status[Task]:
     return Status(
         201, services.add_task(user_of(request), eng_id, body.model_dump(exclude_none=True))
     )
 
 
 @router.patch("/engagements/{eng_id}/tasks/{task_id}", response=TaskOut)
-def update_task(request: HttpRequest, eng_id: int, task_id: int, body: TaskPatch) -> Task:
+def update_task(request: HttpRequest, eng_id: UUID, task_id: UUID, body: TaskPatch) -> Task:
     return services.update_task(
         user_of(request), eng_id, task_id, body.model_dump(exclude_unset=True)
     )
@@ -187,12 +188,12 @@ class NoteIn(StrictSchema):
 
 
 @router.get("/engagements/{eng_id}/notes", response=list[NoteOut])
-def list_notes(request: HttpRequest, eng_id: int) -> list[Note]:
+def list_notes(request: HttpRequest, eng_id: UUID) -> list[Note]:
     return _items(request, eng_id, Note)
 
 
 @router.post("/engagements/{eng_id}/notes", response={201: NoteOut})
-def create_note(request: HttpRequest, eng_id: int, body: NoteIn) -> Status[Note]:
+def create_note(request: HttpRequest, eng_id: UUID, body: NoteIn) -> Status[Note]:
     return Status(
         201, services.add_note(user_of(request), eng_id, body.model_dump(exclude_none=True))
     )
@@ -214,12 +215,12 @@ class SitrepIn(StrictSchema):
 
 
 @router.get("/engagements/{eng_id}/sitreps", response=list[SitrepOut])
-def list_sitreps(request: HttpRequest, eng_id: int) -> list[SituationReport]:
+def list_sitreps(request: HttpRequest, eng_id: UUID) -> list[SituationReport]:
     return _items(request, eng_id, SituationReport)
 
 
 @router.post("/engagements/{eng_id}/sitreps", response={201: SitrepOut})
-def create_sitrep(request: HttpRequest, eng_id: int, body: SitrepIn) -> Status[SituationReport]:
+def create_sitrep(request: HttpRequest, eng_id: UUID, body: SitrepIn) -> Status[SituationReport]:
     return Status(
         201, services.add_sitrep(user_of(request), eng_id, body.model_dump(exclude_none=True))
     )
@@ -235,7 +236,7 @@ class ReviewIn(StrictSchema):
 
 
 class ReviewOut(Schema):
-    engagement_id: int
+    engagement_id: UUID
     tlp: str
     author: str
     what_helped: str
@@ -274,13 +275,13 @@ def _review_out(review: AfterActionReview) -> dict[str, Any]:
 
 
 @router.post("/engagements/{eng_id}/review", response={201: ReviewOut})
-def create_review(request: HttpRequest, eng_id: int, body: ReviewIn) -> Status[dict[str, Any]]:
+def create_review(request: HttpRequest, eng_id: UUID, body: ReviewIn) -> Status[dict[str, Any]]:
     review = services.submit_review(user_of(request), eng_id, body.model_dump(exclude_none=True))
     return Status(201, _review_out(review))
 
 
 @router.get("/engagements/{eng_id}/review", response=ReviewOut)
-def get_review(request: HttpRequest, eng_id: int) -> dict[str, Any]:
+def get_review(request: HttpRequest, eng_id: UUID) -> dict[str, Any]:
     user = user_of(request)
     eng = authz.get_engagement(user, eng_id)
     review = (

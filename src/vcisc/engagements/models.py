@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from vcisc.assistance.models import Offer, RequestForAssistance
 from vcisc.federation.models import Organisation
+from vcisc.ids import uuid_primary_key
 from vcisc.tlp import Tlp
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
 
 
 class Engagement(models.Model):
+    id = uuid_primary_key()
     rfa = models.OneToOneField(
         RequestForAssistance, on_delete=models.PROTECT, related_name="engagement"
     )
@@ -47,6 +49,7 @@ class ParticipantRole(models.TextChoices):
 
 
 class Participant(models.Model):
+    id = uuid_primary_key()
     engagement = models.ForeignKey(
         Engagement, on_delete=models.PROTECT, related_name="participants"
     )
@@ -70,6 +73,7 @@ class Participant(models.Model):
 class EngagementMember(models.Model):
     """A named individual of a participant organisation (the TLP:RED recipients)."""
 
+    id = uuid_primary_key()
     engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="members")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     added_at = models.DateTimeField()
@@ -95,6 +99,7 @@ class TaskOutcome(models.TextChoices):
 class _Item(models.Model):
     """Common shape of engagement content: who wrote it, when, under which TLP."""
 
+    id = uuid_primary_key()
     engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
@@ -165,6 +170,7 @@ class SituationReport(_Item):
 class AfterActionReview(models.Model):
     """Required to close an RFA: what helped, the times, lessons (DOMAIN.md §3)."""
 
+    id = uuid_primary_key()
     engagement = models.OneToOneField(Engagement, on_delete=models.PROTECT, related_name="review")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     tlp = models.CharField(max_length=12, choices=Tlp.choices())
@@ -185,3 +191,4 @@ class AfterActionReview(models.Model):
 
     def __str__(self) -> str:
         return f"after-action review of engagement {self.engagement_id}"
+

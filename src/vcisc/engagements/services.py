@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
@@ -102,7 +103,7 @@ def close_engagement(actor: User, rfa: RequestForAssistance, now: datetime) -> N
         audit(actor, "engagement.close", eng, now=now, before=before, after=snapshot(eng))
 
 
-def _workspace(actor: User, engagement_id: int, *, writable: bool = True) -> Engagement:
+def _workspace(actor: User, engagement_id: UUID, *, writable: bool = True) -> Engagement:
     """The engagement, if the actor's organisation participates and may write now."""
     eng = authz.get_engagement(actor, engagement_id)
     if authz.engagement_access(actor, eng) is not authz.Access.CONTENT:
@@ -132,7 +133,7 @@ def _check_tlp(actor: User, eng: Engagement, tlp: str) -> None:
 
 def _add_item(
     actor: User,
-    engagement_id: int,
+    engagement_id: UUID,
     data: Mapping[str, Any],
     model: type[Item],
     kind: str,
@@ -163,7 +164,7 @@ def _add_item(
 
 
 def add_task(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, engagement_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> Task:
     def fields(eng: Engagement) -> dict[str, Any]:
         assignee_id = data.get("assignee_id")
@@ -183,7 +184,7 @@ def add_task(
 
 
 def add_note(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, engagement_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> Note:
     return _add_item(
         actor, engagement_id, data, Note, "note", now, lambda eng: {"body": data["body"]}
@@ -191,7 +192,7 @@ def add_note(
 
 
 def add_sitrep(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, engagement_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> SituationReport:
     def fields(eng: Engagement) -> dict[str, Any]:
         return {
@@ -206,8 +207,8 @@ def add_sitrep(
 
 def update_task(
     actor: User,
-    engagement_id: int,
-    task_id: int,
+    engagement_id: UUID,
+    task_id: UUID,
     changes: Mapping[str, Any],
     *,
     now: datetime | None = None,
@@ -242,7 +243,7 @@ def update_task(
 
 
 def add_member(
-    actor: User, engagement_id: int, user_id: int, *, now: datetime | None = None
+    actor: User, engagement_id: UUID, user_id: int, *, now: datetime | None = None
 ) -> EngagementMember:
     """A participant's liaison names a colleague of the same organisation as a member."""
     now = _now(now)
@@ -265,7 +266,7 @@ def add_member(
 
 
 def submit_review(
-    actor: User, engagement_id: int, data: Mapping[str, Any], *, now: datetime | None = None
+    actor: User, engagement_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
 ) -> AfterActionReview:
     """The requester's after-action review, while the request is in REPORTING."""
     now = _now(now)

@@ -20,7 +20,7 @@ from vcisc.federation.models import (
     Role,
     User,
 )
-from vcisc.http import DbInt, Page, StrictSchema, user_of
+from vcisc.http import DbInt, InputSchema, Page, StrictSchema, user_of
 from vcisc.vocabulary import DepthName, RoleName, ServiceName
 
 router = Router(tags=["directory"])
@@ -132,7 +132,7 @@ def _organisation(org_id: int) -> Organisation:
     return org
 
 
-class OrganisationFilter(Schema):
+class OrganisationFilter(InputSchema):
     nation: Annotated[str, Field(max_length=2)] | None = None
     kind: OrgKindT | None = None
     active: bool | None = None
@@ -237,7 +237,7 @@ def _contact(request: HttpRequest, contact_id: int) -> PointOfContact:
     return contact
 
 
-class ContactFilter(Schema):
+class ContactFilter(InputSchema):
     organisation: DbInt | None = None
     active: bool | None = None
 
@@ -338,7 +338,7 @@ class CapabilityPatch(StrictSchema):
     legal_conditions: Annotated[list[Short], Field(max_length=10)] | None = None
 
 
-class CapabilityFilter(Schema):
+class CapabilityFilter(InputSchema):
     service_type: ServiceT | None = None
     sector: str | None = None
     organisation: DbInt | None = None
@@ -452,7 +452,7 @@ def me(request: HttpRequest) -> User:
     return user_of(request)
 
 
-class UserFilter(Schema):
+class UserFilter(InputSchema):
     organisation: DbInt | None = None
 
 

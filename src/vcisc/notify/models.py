@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
@@ -76,8 +77,8 @@ class OutboxMessage(models.Model):
     subject = models.CharField(max_length=300)
     #: Only what the recipient organisation may see (built through vcisc.authz).
     body = models.TextField(max_length=20000)
-    payload = models.JSONField(default=dict, blank=True)
-    rfa_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    rfa_id = models.UUIDField(null=True, blank=True)
     #: The marking of the content in subject, body and payload; a channel whose TLP ceiling is
     #: lower carries only the label, the reference and a link. Strictest unless stated.
     tlp = models.CharField(max_length=12, choices=Tlp.choices(), default=Tlp.RED.value)
@@ -154,7 +155,7 @@ class InAppNotification(models.Model):
     #: Metadata only (reference, TLP label, what happened): the page behind the link applies
     #: need-to-know to its reader.
     summary = models.CharField(max_length=300)
-    rfa_id = models.BigIntegerField(null=True, blank=True)
+    rfa_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

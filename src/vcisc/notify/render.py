@@ -19,6 +19,7 @@ from email.message import Message
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
 from typing import Any
+from uuid import UUID
 
 from vcisc.notify.pgp import encrypt_mime
 from vcisc.notify.policy import carries_content
@@ -50,7 +51,7 @@ class Notification:
     subject: str
     body: str
     payload: dict[str, Any]
-    rfa_id: int | None
+    rfa_id: UUID | None
     reference: str
     link: str
 
@@ -88,7 +89,7 @@ def webhook_body(note: Notification, ceiling: Tlp) -> bytes:
         "tlp": note.tlp.value,
         "content": shown.content,
         "reference": note.reference,
-        "rfa_id": note.rfa_id,
+        "rfa_id": None if note.rfa_id is None else str(note.rfa_id),
         "url": note.link,
         "subject": shown.subject,
         "text": shown.text,

@@ -226,7 +226,7 @@ def users(request: HttpRequest) -> HttpResponse:
     """Everyone with an account, searchable; administrators only."""
     admin = request_user(request)
     _require_admin(admin)
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]  # PostgreSQL refuses NUL
     page = Paginator(_people(query), PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -17,7 +17,8 @@ the group of the entry's kind, since ``EventSource`` has no wildcard listener) a
 (JSON: reference, kind, summary, url; ``detail`` only with content access, as in
 :func:`vcisc.assistance.api.timeline_out`). A comment keeps idle connections open; the stream ends
 after :data:`LIFETIME_SECONDS` and the browser reconnects. ``?once=1`` answers what is pending and
-ends (``?since=`` defaults to 0 there; a live stream without a cursor starts at the newest entry).
+ends (``?since=`` defaults to the start there; a live stream without a cursor starts at the newest
+entry).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
@@ -43,7 +45,6 @@ from vcisc import authz
 from vcisc.assistance.deadlines import ClockState, Step
 from vcisc.assistance.models import RequestForAssistance, TimelineEntry
 from vcisc.federation.models import User
-from vcisc.http import MAX_DB_INT
 from vcisc.notify.models import InAppNotification
 from vcisc.web.views import CONTENT_SECURITY_POLICY
 
@@ -80,7 +81,7 @@ _DUE_FIELDS = {
 class Event:
     type: str
     data: dict[str, Any]
-    id: int | None = None
+    id: UUID | None = None
 
     def encode(self) -> bytes:
         lines = [] if self.id is None else [f"id: {self.id}"]
@@ -111,11 +112,17 @@ def _fresh_user(user_id: int) -> User | None:
     )
 
 
-def latest_entry_id() -> int:
-    return TimelineEntry.objects.aggregate(m=Max("pk"))["m"] or 0
+#: The cursor before every timeline entry (``?since=0`` and ``?once=1`` without a cursor).
+START = UUID(int=0)
 
 
-def pending_entries(user: User, since: int) -> tuple[list[Event], int]:
+def latest_entry_id() -> UUID:
+    # Not MAX(): PostgreSQL has no max() over uuid; the primary-key index answers this as fast.
+    newest = TimelineEntry.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return newest or START
+
+
+def pending_entries(user: User, since: UUID) -> tuple[list[Event], UUID]:
     """Timeline entries after ``since`` the user may read, and the new cursor."""
     candidates = list(
         TimelineEntry.objects.filter(
@@ -127,7 +134,7 @@ def pending_entries(user: User, since: int) -> tuple[list[Event], int]:
     if not candidates:
         return [], since
     cursor = candidates[-1][0]
-    by_rfa: dict[int, list[int]] = {}
+    by_rfa: dict[UUID, list[UUID]] = {}
     for entry_id, rfa_id in candidates:
         by_rfa.setdefault(rfa_id, []).append(entry_id)
     found: list[Event] = []
@@ -148,7 +155,7 @@ def pending_entries(user: User, since: int) -> tuple[list[Event], int]:
             if content and entry.detail:
                 data["detail"] = entry.detail
             found.append(Event(_event_type(entry.kind), data, entry.pk))
-    found.sort(key=lambda e: e.id or 0)
+    found.sort(key=lambda e: e.id or START)
     return found, cursor
 
 
@@ -222,18 +229,20 @@ def pending_breaches(user: User, after: datetime, now: datetime) -> list[Event]:
     return found
 
 
-def _cursor(request: HttpRequest) -> int | None:
-    raw = request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("since")
-    if raw is None:
+def _cursor(request: HttpRequest) -> UUID | None:
+    """The entry id to resume after; ``0`` means from the start, nonsense means no cursor."""
+    raw = (request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("since") or "").strip()
+    if not raw:
         return None
+    if raw == "0":
+        return START
     try:
-        value = int(raw.strip())
+        return UUID(raw)
     except ValueError:
         return None
-    return min(max(value, 0), MAX_DB_INT)
 
 
-def _poll(user_id: int, since: int, after: datetime) -> tuple[list[Event], int, datetime] | None:
+def _poll(user_id: int, since: UUID, after: datetime) -> tuple[list[Event], UUID, datetime] | None:
     """One look at the database: events, the new cursor and the breach horizon (None: stop)."""
     user = _fresh_user(user_id)
     if user is None:
@@ -243,7 +252,7 @@ def _poll(user_id: int, since: int, after: datetime) -> tuple[list[Event], int, 
     return [*entries, *pending_breaches(user, after, now)], cursor, now
 
 
-async def _stream(user_id: int, since: int | None) -> AsyncIterator[bytes]:
+async def _stream(user_id: int, since: UUID | None) -> AsyncIterator[bytes]:
     yield f"retry: {RETRY_MS}\n\n".encode()
     if since is None:
         since = await sync_to_async(latest_entry_id)()
@@ -265,7 +274,7 @@ async def _stream(user_id: int, since: int | None) -> AsyncIterator[bytes]:
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _once(user_id: int, since: int) -> list[bytes]:
+def _once(user_id: int, since: UUID) -> list[bytes]:
     now = timezone.now()
     result = _poll(user_id, since, now - BREACH_LOOKBACK)
     found = result[0] if result else []
@@ -288,6 +297,6 @@ async def events(request: HttpRequest) -> HttpResponseBase:
     assert isinstance(user, User), "login_required lets only signed-in users through"
     since = _cursor(request)
     if request.GET.get("once") == "1":
-        messages = await sync_to_async(_once)(user.pk, since or 0)
+        messages = await sync_to_async(_once)(user.pk, since or START)
         return _response(iter(messages))
     return _response(_stream(user.pk, since))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
+from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -53,7 +54,6 @@ from vcisc.engagements.models import (
 )
 from vcisc.errors import DomainError, Invalid, NotFound
 from vcisc.federation.models import Organisation, Role, User
-from vcisc.http import MAX_DB_INT
 from vcisc.matching.services import engagement_load, match
 from vcisc.oncall import on_call_at
 from vcisc.tlp import Tlp, strictest
@@ -365,10 +365,8 @@ def _our_capacity(org: Organisation, now: datetime) -> Capacity:
     return Capacity(in_progress, capabilities, on_call, len(contacts))
 
 
-def _visible_rfa(user: User, rfa_id: int) -> RequestForAssistance:
+def _visible_rfa(user: User, rfa_id: UUID) -> RequestForAssistance:
     """The request through authz, or the one 404 for absent and hidden alike."""
-    if rfa_id > MAX_DB_INT:
-        raise Http404("request not found")
     try:
         return authz.get_rfa(user, rfa_id)
     except NotFound:
@@ -531,14 +529,14 @@ def _render_request(
 @console_page
 @login_required
 @require_safe
-def request_detail(request: HttpRequest, rfa_id: int) -> HttpResponse:
+def request_detail(request: HttpRequest, rfa_id: UUID) -> HttpResponse:
     """One request: metadata always, content only with content access, its clocks, the
     timeline entries and offers the user may read, and the actions the user may take now.
     Not involved: 404, as for no such id."""
     return _render_request(request, _visible_rfa(request_user(request), rfa_id))
 
 
-def _done(request: HttpRequest, text: str, rfa_id: int) -> HttpResponse:
+def _done(request: HttpRequest, text: str, rfa_id: UUID) -> HttpResponse:
     messages.success(request, text)
     return redirect("web:request-detail", rfa_id=rfa_id)
 
@@ -546,7 +544,7 @@ def _done(request: HttpRequest, text: str, rfa_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def request_transition(request: HttpRequest, rfa_id: int) -> HttpResponse:
+def request_transition(request: HttpRequest, rfa_id: UUID) -> HttpResponse:
     """Fire a lifecycle action through :func:`services.transition`."""
     user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
@@ -564,7 +562,7 @@ def request_transition(request: HttpRequest, rfa_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def request_route(request: HttpRequest, rfa_id: int) -> HttpResponse:
+def request_route(request: HttpRequest, rfa_id: UUID) -> HttpResponse:
     """Route to picked organisations or to the top N matches through :func:`services.route`."""
     user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
@@ -592,7 +590,7 @@ def request_route(request: HttpRequest, rfa_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def request_offer(request: HttpRequest, rfa_id: int) -> HttpResponse:
+def request_offer(request: HttpRequest, rfa_id: UUID) -> HttpResponse:
     """A routed organisation offers help through :func:`services.create_offer`."""
     user = request_user(request)
     rfa = _visible_rfa(user, rfa_id)
@@ -627,12 +625,10 @@ _OFFERER_LABELS = {
 @console_page
 @login_required
 @require_POST
-def offer_act(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
+def offer_act(request: HttpRequest, offer_id: UUID, action: str) -> HttpResponse:
     """Accept / decline (the requester) or withdraw / start / complete (the offering
     organisation) through :func:`services.offer_action`, which decides who may."""
     user = request_user(request)
-    if offer_id > MAX_DB_INT:
-        raise Http404("offer not found")
     try:
         offer = authz.get_offer(user, offer_id)
     except NotFound:
@@ -652,9 +648,7 @@ def offer_act(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
 _WORKSPACE_OPEN = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
 
 
-def _visible_engagement(user: User, engagement_id: int) -> Engagement:
-    if engagement_id > MAX_DB_INT:
-        raise Http404("engagement not found")
+def _visible_engagement(user: User, engagement_id: UUID) -> Engagement:
     try:
         return authz.get_engagement(user, engagement_id)
     except NotFound:
@@ -755,7 +749,7 @@ def _render_engagement(
 @console_page
 @login_required
 @require_safe
-def engagement_detail(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_detail(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     """The workspace: participants and timeline for all who may see the engagement; tasks,
     notes, SITREPs and the review for participants only (TLP:RED items for named members)."""
     return _render_engagement(request, _visible_engagement(request_user(request), engagement_id))
@@ -763,10 +757,10 @@ def engagement_detail(request: HttpRequest, engagement_id: int) -> HttpResponse:
 
 def _workspace_write(
     request: HttpRequest,
-    engagement_id: int,
+    engagement_id: UUID,
     form: ServiceForm,
     form_name: str,
-    write: Callable[[User, int, dict[str, Any]], Any],
+    write: Callable[[User, UUID, dict[str, Any]], Any],
     done: str,
 ) -> HttpResponse:
     user = request_user(request)
@@ -786,7 +780,7 @@ def _workspace_write(
 @console_page
 @login_required
 @require_POST
-def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_task(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     eng = _visible_engagement(request_user(request), engagement_id)
     form = TaskForm(request.POST, participants=_participant_choices(eng))
     return _workspace_write(
@@ -797,13 +791,13 @@ def engagement_task(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def engagement_member(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_member(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     """A participant's liaison officer names a colleague through :func:`workspace.add_member`."""
     user = request_user(request)
     eng = _visible_engagement(user, engagement_id)
     form = MemberForm(request.POST, colleagues=_colleague_choices(user, eng))
 
-    def write(actor: User, engagement_id: int, data: dict[str, Any]) -> Any:
+    def write(actor: User, engagement_id: UUID, data: dict[str, Any]) -> Any:
         return workspace.add_member(actor, engagement_id, data["user_id"])
 
     return _workspace_write(request, engagement_id, form, "member_form", write, "Member named.")
@@ -812,7 +806,7 @@ def engagement_member(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def engagement_note(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_note(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     return _workspace_write(
         request,
         engagement_id,
@@ -826,7 +820,7 @@ def engagement_note(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def engagement_sitrep(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_sitrep(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     return _workspace_write(
         request,
         engagement_id,
@@ -840,7 +834,7 @@ def engagement_sitrep(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def engagement_review(request: HttpRequest, engagement_id: int) -> HttpResponse:
+def engagement_review(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
     return _workspace_write(
         request,
         engagement_id,
@@ -854,13 +848,13 @@ def engagement_review(request: HttpRequest, engagement_id: int) -> HttpResponse:
 @console_page
 @login_required
 @require_POST
-def engagement_task_outcome(request: HttpRequest, engagement_id: int, task_id: int) -> HttpResponse:
+def engagement_task_outcome(
+    request: HttpRequest, engagement_id: UUID, task_id: UUID
+) -> HttpResponse:
     """Change a task's outcome through :func:`workspace.update_task`."""
     user = request_user(request)
     eng = _visible_engagement(user, engagement_id)
     outcome = request.POST.get("outcome", "")[:20]
-    if task_id > MAX_DB_INT:
-        raise Http404("task not found")
     try:
         task = workspace.update_task(user, eng.pk, task_id, {"outcome": outcome})
     except DomainError as exc:
@@ -885,7 +879,7 @@ def _initial_from(shown: dict[str, Any]) -> dict[str, Any]:
 @console_page
 @login_required
 @require_http_methods(["GET", "POST"])
-def request_edit(request: HttpRequest, rfa_id: int) -> HttpResponse:
+def request_edit(request: HttpRequest, rfa_id: UUID) -> HttpResponse:
     """The requester edits a draft, or a request the secretariat sent back for more
     information, through :func:`services.update_rfa`; saving a request in needs-info can also
     hand it back to triage (``provide-info``)."""
