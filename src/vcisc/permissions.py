@@ -52,6 +52,7 @@ from vcisc.assistance.lifecycle import (
 __all__ = [
     "NOT_ACTIONS",
     "PERSONAS",
+    "WRITE_PATH_MODULES",
     "Cell",
     "Matrix",
     "MatrixError",
@@ -582,6 +583,7 @@ def _engagement_rows() -> list[Row]:
         cells: dict[str, Cell],
         when: str = "",
         stage: RfaState = RfaState.ACTIVE,
+        module: str = "services",
     ) -> Row:
         return Row(
             key=key,
@@ -591,7 +593,7 @@ def _engagement_rows() -> list[Row]:
             when=when or open_for_work,
             cells=cells,
             stage=stage,
-            covers=_svc("engagements", fn),
+            covers=frozenset({f"vcisc.engagements.{module}.{fn}"}),
         )
 
     return [
@@ -615,6 +617,14 @@ def _engagement_rows() -> list[Row]:
         item("task.update", "Update a task", "update_task", work),
         item("note.create", "Add a note", "add_note", work),
         item("sitrep.create", "Add a situation report", "add_sitrep", work),
+        item("indicator.create", "Add an indicator", "add_indicator", work, module="indicators"),
+        item(
+            "indicator.import",
+            "Import indicators (CSV, free text, STIX 2.1, MISP)",
+            "import_indicators",
+            work,
+            module="indicators",
+        ),
         Row(
             key="workspace.red",
             group=group,
@@ -941,7 +951,13 @@ NOT_ACTIONS = {
     "vcisc.assistance.services.record_timeline": "a step inside the write path's transactions",
     "vcisc.engagements.services.add_participant": "a step of accepting an offer",
     "vcisc.engagements.services.close_engagement": "a step of closing or withdrawing",
+    "vcisc.engagements.indicators.add_indicators": (
+        "the write path add_indicator and import_indicators share"
+    ),
 }
+
+#: The modules of a package that hold write paths acting for a user.
+WRITE_PATH_MODULES = ("services", "indicators")
 
 
 @cache
@@ -975,21 +991,22 @@ def matrix() -> Matrix:
 
 def user_actions() -> dict[str, object]:
     """Every public service function that acts for a user (it takes an ``actor``), by
-    ``module.function``, over every ``vcisc.<package>.services`` module."""
+    ``module.function``, over every ``vcisc.<package>.services`` (and ``.indicators``) module."""
     import vcisc
 
     found: dict[str, object] = {}
     for info in pkgutil.iter_modules(vcisc.__path__):
         if not info.ispkg:
             continue
-        name = f"vcisc.{info.name}.services"
-        if importlib.util.find_spec(name) is None:
-            continue
-        module = importlib.import_module(name)
-        for fn_name in getattr(module, "__all__", ()):
-            fn = getattr(module, fn_name)
-            if inspect.isfunction(fn) and "actor" in inspect.signature(fn).parameters:
-                found[f"{name}.{fn_name}"] = fn
+        for part in WRITE_PATH_MODULES:
+            name = f"vcisc.{info.name}.{part}"
+            if importlib.util.find_spec(name) is None:
+                continue
+            module = importlib.import_module(name)
+            for fn_name in getattr(module, "__all__", ()):
+                fn = getattr(module, fn_name)
+                if inspect.isfunction(fn) and "actor" in inspect.signature(fn).parameters:
+                    found[f"{name}.{fn_name}"] = fn
     return found
 
 

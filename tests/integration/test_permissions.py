@@ -32,6 +32,7 @@ from vcisc.assistance import services as rfa_services
 from vcisc.assistance.lifecycle import Action, OfferAction, RfaState, allowed_actions
 from vcisc.assistance.models import Offer, RequestForAssistance, TimelineEntry
 from vcisc.audit.models import AuditRecord
+from vcisc.engagements import indicators
 from vcisc.engagements import services as eng_services
 from vcisc.engagements.models import Engagement
 from vcisc.errors import DomainError
@@ -378,6 +379,20 @@ def _add_note(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
 def _add_sitrep(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
     data = {"summary": "Contained", "tlp": "amber"}
     return lambda: eng_services.add_sitrep(scn.users[p], scn.eng_id, data)
+
+
+@writes("indicator.create")
+def _add_indicator(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    data = {"value": f"{p}.evil.example", "tlp": "amber"}
+    return lambda: indicators.add_indicator(scn.users[p], scn.eng_id, data)
+
+
+@writes("indicator.import")
+def _import_indicators(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    content = f"value,tlp\n{p}.csv.evil.example,amber\n"
+    return lambda: indicators.import_indicators(
+        scn.users[p], scn.eng_id, fmt="csv", content=content
+    )
 
 
 @writes("workspace.red")

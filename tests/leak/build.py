@@ -40,6 +40,7 @@ from tests.leak.world import (
 )
 from vcisc.assistance import services as assistance
 from vcisc.engagements import services as workspace
+from vcisc.engagements.indicators import add_indicator
 from vcisc.federation import services as federation
 from vcisc.federation import tokens
 from vcisc.federation.models import (
@@ -101,7 +102,7 @@ STAGES = (
     "closed",
 )
 OFFER_OUTCOMES = ("proposed", "accepted", "accepted", "declined", "withdrawn")
-ITEM_KINDS = ("task", "note", "sitrep")
+ITEM_KINDS = ("task", "note", "sitrep", "indicator")
 CODES = ("EE", "DE", "FR", "UA", "AM", "US", "PL", "NO")
 MISSING_CODE = "QZ"
 
@@ -718,6 +719,10 @@ class _Builder:
             elif ip.kind == "note":
                 made = workspace.add_note(author, rfa.engagement_id, data | {"body": f"Note {a}"})
                 texts = ((a, "note body"),)
+            elif ip.kind == "indicator":
+                data |= {"value": f"{a}.example", "type": "domain", "description": f"Seen {b}"}
+                made = add_indicator(author, rfa.engagement_id, data)
+                texts = ((a, "indicator value"), (b, "indicator description"))
             else:
                 data |= {"summary": f"Sum {a}", "actions_taken": f"Did {b}", "next_steps": f"{c}"}
                 made = workspace.add_sitrep(author, rfa.engagement_id, data)

@@ -60,6 +60,8 @@ PLAN = Plan(
                 ItemPlan("note", "red", 0, 0),
                 ItemPlan("note", "green", 1, 0),
                 ItemPlan("task", "amber", 2, 1),
+                ItemPlan("indicator", "red", 0, 0),
+                ItemPlan("indicator", "green", 1, 0),
             ),
             members=(),
             reasons=ALL,

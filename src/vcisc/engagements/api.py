@@ -1,4 +1,4 @@
-"""Engagement workspace API: participants, members, tasks, notes, SITREPs, after-action review."""
+"""Engagement workspace API: participants, members, tasks, notes, SITREPs, indicators, review."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from ninja import Field, Router, Schema, Status
 
 from vcisc import authz
 from vcisc.assistance.api import TimelineOut, timeline_out
-from vcisc.engagements import services
+from vcisc.engagements import exports, indicators, services
 from vcisc.engagements.models import (
     AfterActionReview,
     Engagement,
     EngagementMember,
+    Indicator,
     Note,
     Participant,
     SituationReport,
@@ -23,6 +24,8 @@ from vcisc.engagements.models import (
 )
 from vcisc.errors import NotFound
 from vcisc.http import DbInt, StrictSchema, user_of
+from vcisc.sharing.observables import MAX_URL_LENGTH, ObservableType
+from vcisc.sharing.reports import ImportMode
 from vcisc.tlp import TlpName
 
 router = Router(tags=["engagements"])
@@ -292,3 +295,103 @@ def get_review(request: HttpRequest, eng_id: UUID) -> dict[str, Any]:
     if review is None or not authz.item_visible(user, eng, review.tlp):
         raise NotFound(f"no after-action review for engagement {eng_id}")
     return _review_out(review)
+
+
+# --- indicators (issue 5) -------------------------------------------------------------------------
+
+
+class IndicatorOut(ItemOut):
+    type: str
+    value: str
+    first_seen: datetime
+    last_seen: datetime | None
+    confidence: int | None
+    for_detection: bool
+    description: str
+    source: str
+
+
+class IndicatorIn(StrictSchema):
+    value: Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH)]
+    type: ObservableType | None = Field(None, description="guessed from the value when omitted")
+    tlp: TlpT | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    confidence: Annotated[int, Field(ge=0, le=100)] | None = None
+    for_detection: bool = True
+    description: Annotated[str, Field(max_length=5000)] = ""
+
+
+class ImportIn(StrictSchema):
+    format: Literal["csv", "text", "stix", "misp"]
+    content: Annotated[str, Field(min_length=1, max_length=50_000_000)] = Field(
+        description="the CSV, text, STIX 2.1 bundle or MISP event JSON, as text"
+    )
+    on_error: Literal["reject", "skip"] = Field(
+        "reject", description="reject the whole import, or skip invalid objects and report them"
+    )
+
+
+class ImportOut(Schema):
+    created: int
+    duplicates: int
+    correlations: int
+    report: dict[str, Any]
+
+
+class CorrelationOut(Schema):
+    indicator_id: UUID
+    type: str
+    value: str
+    other_engagement_id: UUID
+    other_reference: str
+    other_indicator_id: UUID
+    created_at: datetime
+
+
+@router.get("/engagements/{eng_id}/indicators", response=list[IndicatorOut])
+def list_indicators(request: HttpRequest, eng_id: UUID) -> list[Indicator]:
+    return _items(request, eng_id, Indicator)
+
+
+@router.post("/engagements/{eng_id}/indicators", response={201: IndicatorOut})
+def create_indicator(request: HttpRequest, eng_id: UUID, body: IndicatorIn) -> Status[Indicator]:
+    data = body.model_dump(exclude_none=True)
+    return Status(201, indicators.add_indicator(user_of(request), eng_id, data))
+
+
+@router.post("/engagements/{eng_id}/indicators/import", response={201: ImportOut})
+def import_indicators(request: HttpRequest, eng_id: UUID, body: ImportIn) -> Status[Any]:
+    """Bulk import. A rejected import answers 422 with the per-object report and stores nothing."""
+    mode = ImportMode.ATOMIC if body.on_error == "reject" else ImportMode.SKIP_INVALID
+    result, report = indicators.import_indicators(
+        user_of(request), eng_id, fmt=body.format, content=body.content, mode=mode
+    )
+    return Status(
+        201,
+        {
+            "created": len(result.created),
+            "duplicates": result.duplicates,
+            "correlations": result.correlations,
+            "report": indicators.report_out(report),
+        },
+    )
+
+
+@router.get("/engagements/{eng_id}/correlations", response=list[CorrelationOut])
+def list_correlations(request: HttpRequest, eng_id: UUID) -> list[dict[str, Any]]:
+    """This engagement's indicators also seen in another engagement the caller may read."""
+    user = user_of(request)
+    return indicators.correlations_visible(user, authz.get_engagement(user, eng_id))
+
+
+@router.get("/engagements/{eng_id}/export/stix", response=dict[str, Any])
+def export_stix(request: HttpRequest, eng_id: UUID) -> dict[str, Any]:
+    """The engagement as a STIX 2.1 bundle: what the caller may read, with TLP 2.0 markings."""
+    return exports.stix_bundle(user_of(request), eng_id)
+
+
+@router.get("/engagements/{eng_id}/export/misp", response=dict[str, Any])
+def export_misp(request: HttpRequest, eng_id: UUID) -> dict[str, Any]:
+    """The engagement's indicators as a MISP event (TLP:RED ones are left out)."""
+    return exports.misp_event(user_of(request), eng_id)

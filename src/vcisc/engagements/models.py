@@ -13,12 +13,16 @@ from django.db.models import Q
 from vcisc.assistance.models import Offer, RequestForAssistance
 from vcisc.federation.models import Organisation
 from vcisc.ids import uuid_primary_key
+from vcisc.sharing.observables import MAX_URL_LENGTH, ObservableType
 from vcisc.tlp import Tlp
 
 __all__ = [
     "AfterActionReview",
+    "Correlation",
     "Engagement",
     "EngagementMember",
+    "Indicator",
+    "IndicatorSource",
     "Note",
     "Participant",
     "ParticipantRole",
@@ -192,3 +196,80 @@ class AfterActionReview(models.Model):
     def __str__(self) -> str:
         return f"after-action review of engagement {self.engagement_id}"
 
+
+class IndicatorSource(models.TextChoices):
+    """How an indicator came into the engagement."""
+
+    MANUAL = "manual", "Added by hand"
+    CSV = "csv", "CSV import"
+    STIX = "stix", "STIX 2.1 bundle"
+    MISP = "misp", "MISP event"
+    TEXT = "text", "Extracted from text"
+
+
+class Indicator(_Item):
+    """An indicator of compromise shared in the engagement (issue 5; DOMAIN.md §6).
+
+    ``value`` is the canonical form of :func:`vcisc.sharing.observables.normalise`, never what
+    was typed; ``correlation_key`` (``family:value``) says which values denote the same thing,
+    and its SHA-256 ``correlation_digest`` is what correlation looks up (a URL can be longer than
+    a B-tree index entry may be). One engagement holds each indicator once.
+    """
+
+    type = models.CharField(max_length=16, choices=[(t.value, t.value) for t in ObservableType])
+    value = models.TextField(max_length=MAX_URL_LENGTH)
+    correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)
+    correlation_digest = models.CharField(max_length=64)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(null=True, blank=True)
+    #: STIX 2.1 confidence (§3.2): 0–100, or unknown.
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: Meant for detection (STIX: an indicator; MISP: ``to_ids``), or context only.
+    for_detection = models.BooleanField(default=True)
+    description = models.TextField(max_length=5000, blank=True)
+    source = models.CharField(
+        max_length=8, choices=IndicatorSource.choices, default=IndicatorSource.MANUAL
+    )
+
+    class Meta(_Item.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["engagement", "correlation_digest"], name="indicator_once_per_engagement"
+            ),
+            models.CheckConstraint(
+                condition=Q(tlp__in=[t.value for t in Tlp]), name="indicator_tlp_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=[t.value for t in ObservableType]), name="indicator_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__lte=100),
+                name="indicator_confidence_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["correlation_digest"], name="indicator_digest")]
+
+
+class Correlation(models.Model):
+    """The same indicator in two engagements: ``first`` was there before ``second`` came.
+
+    Only a user who may see both indicators learns of the pair (vcisc.authz).
+    """
+
+    id = uuid_primary_key()
+    correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)
+    first = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+")
+    second = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="correlation_once"),
+            models.CheckConstraint(
+                condition=~Q(first=models.F("second")), name="correlation_two_sides"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.correlation_key}: {self.first_id} ~ {self.second_id}"

@@ -1,0 +1,454 @@
+"""Indicators in engagements: the write path, the bulk imports and the correlation (issue 5).
+
+Every way in — one indicator by hand, a CSV file, free text, a STIX 2.1 bundle, a MISP event —
+ends in :func:`add_indicators`, which in one transaction checks the workspace rules (participants
+only; TLP:RED for named members), stores each normalised value once per engagement, records a
+:class:`~vcisc.engagements.models.Correlation` with every other engagement holding the same value,
+writes the audit record and a timeline entry. An import whose report says "rejected" stores
+nothing: never a half-written engagement.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from vcisc import authz
+from vcisc.audit.log import audit, snapshot
+from vcisc.engagements.models import Correlation, Engagement, Indicator, IndicatorSource
+from vcisc.engagements.services import _check_tlp, _timeline, _workspace
+from vcisc.errors import Conflict, Invalid
+from vcisc.federation.models import User
+from vcisc.sharing.observables import InvalidObservable, Observable, guess_type, normalise
+from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
+from vcisc.tlp import Tlp
+
+__all__ = [
+    "CSV_COLUMNS",
+    "FORMATS",
+    "AddResult",
+    "ImportRejected",
+    "IndicatorInput",
+    "add_indicator",
+    "add_indicators",
+    "correlations_visible",
+    "import_indicators",
+    "indicators_visible",
+]
+
+#: The columns a CSV import reads (a header row names them; only ``value`` is required).
+CSV_COLUMNS = (
+    "type",
+    "value",
+    "tlp",
+    "first_seen",
+    "last_seen",
+    "confidence",
+    "for_detection",
+    "description",
+)
+FORMATS = ("csv", "text", "stix", "misp")
+#: Rows written per INSERT (SQLite allows 32,766 parameters a statement).
+_BATCH = 500
+
+
+class ImportRejected(Invalid):
+    """The import was rejected as a whole; the body carries the per-object report."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("content", report.fatal or f"{len(report.errors)} invalid object(s)")
+        self.extra["report"] = report_out(report)
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorInput:
+    """One indicator to add: a normalised observable and what is known of it."""
+
+    observable: Observable
+    tlp: Tlp | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    confidence: int | None = None
+    for_detection: bool = True
+    description: str = ""
+
+
+@dataclass(slots=True)
+class AddResult:
+    created: list[Indicator] = field(default_factory=list)
+    duplicates: int = 0
+    correlations: int = 0
+
+
+def digest_of(observable: Observable) -> str:
+    return hashlib.sha256(str(observable.correlation_key).encode()).hexdigest()
+
+
+def report_out(report: ImportReport) -> dict[str, Any]:
+    def problems(items: Iterable[ObjectProblem]) -> list[dict[str, Any]]:
+        return [
+            {"index": p.index, "object_id": p.object_id, "reason": p.reason, "details": p.details}
+            for p in items
+        ]
+
+    return {
+        "mode": report.mode.value,
+        "seen": report.seen,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "fatal": report.fatal,
+        "errors": problems(report.errors),
+        "warnings": problems(report.warnings),
+        "skipped": problems(report.skipped),
+    }
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def indicators_visible(user: User, engagement: Engagement) -> Any:
+    """The engagement's indicators the user may read (the workspace rule of vcisc.authz)."""
+    return Indicator.objects.filter(engagement=engagement).filter(
+        authz.item_filter(user, engagement)
+    )
+
+
+def correlations_visible(user: User, engagement: Engagement) -> list[dict[str, Any]]:
+    """Indicators of this engagement also present in another engagement, for a user who may read
+    both indicators: the other side is named only when the user may see that engagement too."""
+    mine = {i.pk: i for i in indicators_visible(user, engagement)}
+    if not mine:
+        return []
+    rows = Correlation.objects.filter(first_id__in=list(mine)) | Correlation.objects.filter(
+        second_id__in=list(mine)
+    )
+    found = []
+    for corr in rows.select_related("first__engagement__rfa", "second__engagement__rfa"):
+        here, there = (
+            (corr.first, corr.second) if corr.first_id in mine else (corr.second, corr.first)
+        )
+        other = there.engagement
+        if authz.engagement_access(user, other) is not authz.Access.CONTENT:
+            continue
+        if not authz.item_visible(user, other, there.tlp):
+            continue
+        found.append(
+            {
+                "indicator_id": here.pk,
+                "type": here.type,
+                "value": here.value,
+                "other_engagement_id": other.pk,
+                "other_reference": other.rfa.reference,
+                "other_indicator_id": there.pk,
+                "created_at": corr.created_at,
+            }
+        )
+    return found
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def add_indicators(
+    actor: User,
+    engagement_id: UUID,
+    inputs: Sequence[IndicatorInput],
+    *,
+    source: IndicatorSource = IndicatorSource.MANUAL,
+    now: datetime | None = None,
+) -> AddResult:
+    """Store ``inputs`` in the engagement (each value once), correlate and audit them."""
+    now = now or timezone.now()
+    result = AddResult()
+    with transaction.atomic():
+        eng = _workspace(actor, engagement_id)
+        default_tlp = Tlp(eng.rfa.tlp)
+        for tlp in {i.tlp or default_tlp for i in inputs}:
+            _check_tlp(actor, eng, tlp.value)
+        fresh: dict[str, Indicator] = {}
+        for item in inputs:
+            digest = digest_of(item.observable)
+            if digest in fresh:
+                result.duplicates += 1
+                continue
+            fresh[digest] = Indicator(
+                engagement=eng,
+                author=actor,
+                organisation=actor.organisation,
+                tlp=(item.tlp or default_tlp).value,
+                created_at=now,
+                updated_at=now,
+                type=item.observable.type.value,
+                value=item.observable.value,
+                correlation_key=str(item.observable.correlation_key),
+                correlation_digest=digest,
+                first_seen=item.first_seen or now,
+                last_seen=item.last_seen,
+                confidence=item.confidence,
+                for_detection=item.for_detection,
+                description=item.description,
+                source=source,
+            )
+        digests = list(fresh)
+        for start in range(0, len(digests), _BATCH):
+            chunk = digests[start : start + _BATCH]
+            present = Indicator.objects.filter(engagement=eng, correlation_digest__in=chunk)
+            for digest in present.values_list("correlation_digest", flat=True):
+                del fresh[digest]
+                result.duplicates += 1
+        created = list(fresh.values())
+        for start in range(0, len(created), _BATCH):
+            Indicator.objects.bulk_create(created[start : start + _BATCH])
+        result.created = created
+        result.correlations = _correlate(eng, created, now)
+        if len(created) == 1:
+            audit(actor, "indicator.create", created[0], now=now, after=snapshot(created[0]))
+        elif created:
+            ids = sorted(str(i.pk) for i in created)
+            audit(
+                actor,
+                "indicator.import",
+                eng,
+                now=now,
+                after={
+                    "source": source.value,
+                    "created": len(created),
+                    "duplicates": result.duplicates,
+                    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+                },
+            )
+        if created:
+            noun = "indicator" if len(created) == 1 else f"{len(created)} indicators"
+            _timeline(eng, actor, "indicator", f"{noun} added by {actor.organisation}", now)
+    return result
+
+
+def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> int:
+    """One Correlation per (earlier indicator elsewhere, new indicator) with the same value."""
+    by_digest = {i.correlation_digest: i for i in created}
+    digests = list(by_digest)
+    pairs = []
+    for start in range(0, len(digests), _BATCH):
+        chunk = digests[start : start + _BATCH]
+        others = Indicator.objects.filter(correlation_digest__in=chunk).exclude(engagement=eng)
+        for other_id, digest, key in others.values_list(
+            "pk", "correlation_digest", "correlation_key"
+        ):
+            pairs.append(
+                Correlation(
+                    correlation_key=key,
+                    first_id=other_id,
+                    second=by_digest[digest],
+                    created_at=now,
+                )
+            )
+    for start in range(0, len(pairs), _BATCH):
+        Correlation.objects.bulk_create(pairs[start : start + _BATCH], ignore_conflicts=True)
+    return len(pairs)
+
+
+def add_indicator(
+    actor: User, engagement_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
+) -> Indicator:
+    """One indicator by hand; its type is guessed from the value when not given."""
+    item = _input(data, field_prefix="")
+    result = add_indicators(actor, engagement_id, [item], now=now)
+    if not result.created:
+        raise Conflict("this indicator is already in the engagement", allowed=[])
+    return result.created[0]
+
+
+def _input(data: Mapping[str, Any], *, field_prefix: str) -> IndicatorInput:
+    """An :class:`IndicatorInput` from API/CSV fields; errors name the field."""
+
+    def bad(name: str, message: str) -> Invalid:
+        return Invalid(f"{field_prefix}{name}", message)
+
+    raw = data.get("value")
+    if not isinstance(raw, str) or not raw.strip():
+        raise bad("value", "an indicator needs a value")
+    kind = data.get("type") or None
+    try:
+        observable = normalise(kind or guess_type(raw), raw)
+    except InvalidObservable as exc:
+        raise bad("value", exc.reason if kind else f"{exc.reason} (or say its type)") from None
+    tlp = data.get("tlp") or None
+    try:
+        label = Tlp(tlp) if tlp else None
+    except ValueError:
+        raise bad("tlp", f"unknown TLP {tlp!r}") from None
+    return IndicatorInput(
+        observable=observable,
+        tlp=label,
+        first_seen=_moment(data.get("first_seen"), bad, "first_seen"),
+        last_seen=_moment(data.get("last_seen"), bad, "last_seen"),
+        confidence=_confidence(data.get("confidence"), bad),
+        for_detection=_flag(data.get("for_detection", True), bad),
+        description=str(data.get("description") or "")[:5000],
+    )
+
+
+def _moment(value: Any, bad: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment: datetime | None = value
+    else:
+        moment = parse_datetime(str(value))
+    if moment is None or moment.tzinfo is None:
+        raise bad(name, "a date and time with a time zone (ISO 8601), e.g. 2026-12-01T10:00Z")
+    return moment
+
+
+def _confidence(value: Any, bad: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad("confidence", "a whole number from 0 to 100") from None
+    if not 0 <= number <= 100:
+        raise bad("confidence", "a whole number from 0 to 100")
+    return number
+
+
+def _flag(value: Any, bad: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", ""):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise bad("for_detection", "true or false")
+
+
+# --- imports -------------------------------------------------------------------------------------
+
+
+def import_indicators(
+    actor: User,
+    engagement_id: UUID,
+    *,
+    fmt: str,
+    content: str,
+    mode: ImportMode = ImportMode.ATOMIC,
+    now: datetime | None = None,
+) -> tuple[AddResult, ImportReport]:
+    """Read ``content`` as ``fmt`` and add what it holds; reject all or skip the invalid."""
+    if fmt not in FORMATS:
+        raise Invalid("format", f"one of {', '.join(FORMATS)}")
+    eng = authz.get_engagement(actor, engagement_id)
+    default_tlp = Tlp(eng.rfa.tlp)
+    readers = {"csv": _read_csv, "text": _read_text, "stix": _read_stix, "misp": _read_misp}
+    inputs, report = readers[fmt](content, default_tlp, mode)
+    if report.rejected:
+        raise ImportRejected(report)
+    source = IndicatorSource(fmt)
+    return add_indicators(actor, engagement_id, inputs, source=source, now=now), report
+
+
+def _report(
+    mode: ImportMode, seen: int, accepted: int, errors: list[ObjectProblem], **kw: Any
+) -> ImportReport:
+    skipped = tuple(errors) if mode is ImportMode.SKIP_INVALID else ()
+    return ImportReport(mode, seen, accepted, tuple(errors), skipped=skipped, **kw)
+
+
+def _read_csv(
+    content: str, default_tlp: Tlp, mode: ImportMode
+) -> tuple[list[IndicatorInput], ImportReport]:
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "value" not in header:
+        fatal = (
+            f"the first row names the columns and must include 'value' ({', '.join(CSV_COLUMNS)})"
+        )
+        return [], _report(mode, 0, 0, [], fatal=fatal)
+    unknown = sorted(set(header) - set(CSV_COLUMNS))
+    if unknown:
+        return [], _report(mode, 0, 0, [], fatal=f"unknown column(s) {', '.join(unknown)}")
+    inputs: list[IndicatorInput] = []
+    errors: list[ObjectProblem] = []
+    seen = 0
+    for index, row in enumerate(reader):
+        seen += 1
+        cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        try:
+            inputs.append(_input(cells, field_prefix=""))
+        except Invalid as exc:
+            errors.append(ObjectProblem(index, None, f"row {index + 2}: {exc.message}"))
+    return inputs, _report(mode, seen, len(inputs), errors)
+
+
+def _read_text(
+    content: str, default_tlp: Tlp, mode: ImportMode
+) -> tuple[list[IndicatorInput], ImportReport]:
+    from vcisc.sharing.extract import extract_observables
+
+    try:
+        found = extract_observables(content)
+    except ValueError as exc:
+        return [], ImportReport(ImportMode.SKIP_INVALID, 0, 0, fatal=str(exc))
+    inputs = [IndicatorInput(observable=o, for_detection=False) for o in found.observables]
+    errors = [
+        ObjectProblem(None, None, f"{p.type.value} {p.text!r}: {p.reason}") for p in found.rejected
+    ]
+    # Text is free: what does not parse as an indicator is reported, never a reason to reject.
+    return inputs, ImportReport(
+        ImportMode.SKIP_INVALID, len(inputs) + len(errors), len(inputs), warnings=tuple(errors)
+    )
+
+
+def _read_stix(
+    content: str, default_tlp: Tlp, mode: ImportMode
+) -> tuple[list[IndicatorInput], ImportReport]:
+    from vcisc.sharing.stix.importer import ImportOptions, import_bundle
+
+    imported = import_bundle(content.encode(), ImportOptions(default_tlp=default_tlp, mode=mode))
+    inputs: list[IndicatorInput] = []
+    for obj in imported.objects:
+        if obj.type != "indicator":
+            continue
+        confidence = obj.stix.get("confidence")
+        for observable in obj.observables:
+            inputs.append(
+                IndicatorInput(
+                    observable=observable,
+                    tlp=obj.tlp,
+                    first_seen=parse_datetime(str(obj.stix.get("valid_from") or "")),
+                    confidence=confidence if isinstance(confidence, int) else None,
+                    description=str(obj.stix.get("description") or "")[:5000],
+                )
+            )
+    return inputs, imported.report
+
+
+def _read_misp(
+    content: str, default_tlp: Tlp, mode: ImportMode
+) -> tuple[list[IndicatorInput], ImportReport]:
+    from vcisc.sharing.misp.importer import import_event
+
+    event = import_event(content, default_tlp=default_tlp, mode=mode)
+    inputs = [
+        IndicatorInput(
+            observable=i.observable,
+            tlp=i.tlp,
+            first_seen=parse_datetime(i.first_seen) if i.first_seen else None,
+            last_seen=parse_datetime(i.last_seen) if i.last_seen else None,
+            for_detection=i.to_ids,
+            description=i.comment[:5000],
+        )
+        for i in event.indicators
+    ]
+    return inputs, event.report
