@@ -320,3 +320,40 @@ def test_the_misp_export_loads_in_pymisp_and_round_trips(federation: Federation)
     assert resp.status_code == 201, resp.content
     back = {i.value: i.tlp for i in Indicator.objects.filter(engagement_id=other)}
     assert back == {"198.51.100.99": "green", "bad.example": "amber"}
+
+
+def _told(fed: Federation, kind: str) -> set[str]:
+    from vcisc.notify.models import InAppNotification
+
+    names = {o.pk: key for key, o in fed.orgs.items()}
+    return {names[n.organisation_id] for n in InAppNotification.objects.filter(kind=kind)}
+
+
+@pytest.mark.parametrize(
+    ("tlp", "participants_told", "secretariat_told"),
+    [("amber", {"ee"}, False), ("green", {"ee"}, True), ("red", set(), False)],
+)
+def test_a_correlation_is_told_to_exactly_those_who_may_know_both_sides(
+    federation: Federation, tlp: str, participants_told: set[str], secretariat_told: bool
+) -> None:
+    from vcisc.notify.models import OutboxMessage
+
+    fed = federation
+    first = _engagement(fed, tlp, helper="de")
+    second = _engagement(fed, tlp, helper="fr")
+    value = "shared.evil.example"
+    for who, eng in (("de", first), ("fr", second)):
+        # (At TLP:RED the offering liaisons may write: they are the engagements' named members.)
+        resp = fed.api(who).post(f"/engagements/{eng}/indicators", {"value": value, "tlp": tlp})
+        assert resp.status_code == 201, resp.content
+    assert _told(fed, "indicator.correlated") == participants_told
+    assert _told(fed, "engagements.related") == ({"secretariat"} if secretariat_told else set())
+    # DE and FR never hear of each other's engagement, nor of the other request.
+    for msg in OutboxMessage.objects.filter(
+        kind__in=["indicator.correlated", "engagements.related"]
+    ):
+        assert msg.organisation_id not in (fed.orgs["de"].pk, fed.orgs["fr"].pk)
+        assert msg.tlp == tlp
+    if participants_told:
+        msg = OutboxMessage.objects.filter(kind="indicator.correlated").first()
+        assert msg is not None and value in msg.body

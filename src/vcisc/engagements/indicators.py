@@ -25,13 +25,19 @@ from django.utils.dateparse import parse_datetime
 
 from vcisc import authz
 from vcisc.audit.log import audit, snapshot
-from vcisc.engagements.models import Correlation, Engagement, Indicator, IndicatorSource
+from vcisc.engagements.models import (
+    Correlation,
+    Engagement,
+    Indicator,
+    IndicatorSource,
+    Participant,
+)
 from vcisc.engagements.services import _check_tlp, _timeline, _workspace
 from vcisc.errors import Conflict, Invalid
 from vcisc.federation.models import User
 from vcisc.sharing.observables import InvalidObservable, Observable, guess_type, normalise
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
-from vcisc.tlp import Tlp
+from vcisc.tlp import Tlp, strictest
 
 __all__ = [
     "CSV_COLUMNS",
@@ -210,7 +216,9 @@ def add_indicators(
         for start in range(0, len(created), _BATCH):
             Indicator.objects.bulk_create(created[start : start + _BATCH])
         result.created = created
-        result.correlations = _correlate(eng, created, now)
+        pairs = _correlate(eng, created, now)
+        result.correlations = len(pairs)
+        _tell(eng, pairs, now)
         if len(created) == 1:
             audit(actor, "indicator.create", created[0], now=now, after=snapshot(created[0]))
         elif created:
@@ -233,7 +241,7 @@ def add_indicators(
     return result
 
 
-def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> int:
+def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> list[Correlation]:
     """One Correlation per (earlier indicator elsewhere, new indicator) with the same value."""
     by_digest = {i.correlation_digest: i for i in created}
     digests = list(by_digest)
@@ -254,7 +262,77 @@ def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> 
             )
     for start in range(0, len(pairs), _BATCH):
         Correlation.objects.bulk_create(pairs[start : start + _BATCH], ignore_conflicts=True)
-    return len(pairs)
+    return pairs
+
+
+#: Indicators at these TLPs may be known federation-wide (TLP 2.0: the community), so the
+#: secretariat may learn that two engagements share them; AMBER and stricter stay with the
+#: recipients' own organisations.
+_COMMUNITY = frozenset({Tlp.CLEAR, Tlp.GREEN})
+
+
+def _tell(eng: Engagement, pairs: Sequence[Correlation], now: datetime) -> None:
+    """Notify exactly those who may see both sides of each new correlation (issue 5).
+
+    An organisation that takes part in both engagements is told, in a message marked with the
+    strictest TLP of the indicators it names — unless one of them is TLP:RED, which goes to
+    named people only and so to no organisation's desk. The secretariat, which takes part in
+    neither workspace, is told that the two engagements share indicators, so that it can propose
+    to connect the nations, only when every shared indicator is TLP:CLEAR or GREEN.
+    """
+    from vcisc.federation.models import Organisation
+    from vcisc.notify.outbox import queue_correlation
+
+    if not pairs:
+        return
+    by_engagement: dict[UUID, list[Correlation]] = {}
+    others = Indicator.objects.in_bulk([p.first_id for p in pairs])
+    for pair in pairs:
+        by_engagement.setdefault(others[pair.first_id].engagement_id, []).append(pair)
+    here = set(Participant.objects.filter(engagement=eng).values_list("organisation", flat=True))
+    for other_id, found in by_engagement.items():
+        other = Engagement.objects.select_related("rfa").get(pk=other_id)
+        there = Participant.objects.filter(engagement=other).values_list("organisation", flat=True)
+        tlps = [Tlp(p.second.tlp) for p in found] + [Tlp(others[p.first_id].tlp) for p in found]
+        marking = strictest(tlps)
+        values = sorted({p.second.value for p in found})
+        shown = ", ".join(values[:20]) + (
+            f" and {len(values) - 20} more" if len(values) > 20 else ""
+        )
+        refs = f"{eng.rfa.reference} and {other.rfa.reference}"
+        pair_refs: dict[str, object] = {
+            "reference": eng.rfa.reference,
+            "other_reference": other.rfa.reference,
+        }
+        if Tlp.RED not in tlps:
+            for org in Organisation.objects.filter(pk__in=here & set(there)):
+                queue_correlation(
+                    eng.rfa,
+                    org,
+                    subject=f"[{marking.label}] {refs} share {len(values)} indicator(s)",
+                    body=f"Both engagements you take part in, {refs}, hold: {shown}.",
+                    payload={**pair_refs, "values": values[:100]},
+                    tlp=marking,
+                    now=now,
+                )
+        if set(tlps) <= _COMMUNITY:
+            for org in Organisation.objects.filter(kind="secretariat", active=True):
+                queue_correlation(
+                    eng.rfa,
+                    org,
+                    subject=f"[{marking.label}] {refs} share indicators",
+                    body=(
+                        f"The engagements of {refs} share {len(values)} indicator(s): {shown}. "
+                        "Consider proposing that the nations work together."
+                    ),
+                    payload={
+                        "reference": eng.rfa.reference,
+                        "other_reference": other.rfa.reference,
+                    },
+                    tlp=marking,
+                    now=now,
+                    kind="engagements.related",
+                )
 
 
 def add_indicator(

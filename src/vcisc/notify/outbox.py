@@ -30,7 +30,14 @@ from vcisc.notify.models import (
 )
 from vcisc.tlp import Tlp
 
-__all__ = ["WAKE_CHANNEL", "queue_escalation", "queue_offer", "queue_routing", "wake_workers"]
+__all__ = [
+    "WAKE_CHANNEL",
+    "queue_correlation",
+    "queue_escalation",
+    "queue_offer",
+    "queue_routing",
+    "wake_workers",
+]
 
 #: The PostgreSQL NOTIFY channel the workers LISTEN on.
 WAKE_CHANNEL = "vcisc_outbox"
@@ -66,9 +73,11 @@ def _queue(
     now: datetime,
     *,
     contacts: Iterable[PointOfContact] | None = None,
+    tlp: Tlp | None = None,
 ) -> int:
     """One message per contact (all active contacts of ``org`` unless named), its deliveries,
-    and one in-app notification for ``org``."""
+    and one in-app notification for ``org``. The message is marked ``tlp`` (the request's TLP
+    unless the content is something else, such as indicators of their own TLP)."""
     chosen = list(org.contacts.filter(active=True) if contacts is None else contacts)
     messages = []
     for contact in chosen:
@@ -86,7 +95,7 @@ def _queue(
                 body=body,
                 payload=payload,
                 rfa_id=rfa.pk,
-                tlp=rfa.tlp,
+                tlp=(tlp or Tlp(rfa.tlp)).value,
                 status=OutboxStatus.PENDING if automatic else OutboxStatus.NO_CHANNEL,
             )
         )
@@ -175,3 +184,21 @@ def queue_escalation(
     """A deadline reminder or escalation to chosen contacts of ``org`` (metadata only: the
     reference, the step and its due time, and who is to act)."""
     return _queue(org, kind, subject, body, payload, rfa, now, contacts=contacts)
+
+
+def queue_correlation(
+    rfa: RequestForAssistance,
+    org: Organisation,
+    *,
+    subject: str,
+    body: str,
+    payload: dict[str, object],
+    tlp: Tlp,
+    now: datetime,
+    kind: str = "indicator.correlated",
+) -> int:
+    """Tell ``org`` that an indicator of ``rfa``'s engagement is also in another engagement it
+    may see (issue 5), or the secretariat that two engagements share indicators
+    (``engagements.related``). ``tlp`` is the strictest of the indicators named: a channel whose
+    ceiling is lower carries the label and a link only."""
+    return _queue(org, kind, subject, body, payload, rfa, now, tlp=tlp)

@@ -37,6 +37,8 @@ _HEADLINES = {
     "offer.received": "an offer of help arrived on your request",
     "deadline.reminder": "a deadline is near",
     "deadline.escalated": "a deadline was breached and escalated to you",
+    "indicator.correlated": "an indicator is also in another engagement you take part in",
+    "engagements.related": "two engagements share indicators",
 }
 
 
