@@ -653,18 +653,52 @@ def cmd_offer(args: argparse.Namespace) -> None:
 
 
 def cmd_engagement(args: argparse.Namespace) -> None:
-    from vcisc.engagements import services
+    from vcisc.engagements import indicators, services
 
     user = _as(args.as_user)
+    if args.op == "import":
+        _import_indicators(user, args)
+        return
     data = _load_json(args.json)
     fn: dict[str, Callable[..., Any]] = {
         "task": services.add_task,
         "note": services.add_note,
         "sitrep": services.add_sitrep,
         "review": services.submit_review,
+        "indicator": indicators.add_indicator,
     }
     item = fn[args.op](user, args.id, data)
     print(f"{args.op} {item.pk} added to engagement {args.id}")
+
+
+def _import_indicators(user: Any, args: argparse.Namespace) -> None:
+    """``vcisc engagement import``: a file of indicators, with a progress line and the report."""
+    from vcisc.engagements.indicators import ImportRejected, import_indicators
+    from vcisc.sharing.reports import ImportMode
+
+    if not args.format:
+        raise SystemExit("vcisc: --format csv|text|stix|misp is required for import")
+    content = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    mode = ImportMode.SKIP_INVALID if args.skip_invalid else ImportMode.ATOMIC
+    from rich.console import Console
+
+    status = Console(stderr=True).status(f"importing {len(content):,} characters of {args.format}")
+    try:
+        with status:
+            result, report = import_indicators(
+                user, args.id, fmt=args.format, content=content, mode=mode
+            )
+    except ImportRejected as exc:
+        _print(exc.extra["report"])
+        print(f"vcisc: import rejected, nothing stored: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for problem in (*report.errors, *report.warnings):
+        print(f"  {problem}", file=sys.stderr)
+    print(
+        f"{len(result.created)} indicator(s) added to engagement {args.id}; "
+        f"{result.duplicates} already there; {result.correlations} correlation(s); "
+        f"{len(report.skipped)} invalid object(s) skipped"
+    )
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -838,10 +872,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_offer)
 
     s = sub.add_parser("engagement", help="add to an engagement, acting as a user")
-    s.add_argument("op", choices=["task", "note", "sitrep", "review"])
+    s.add_argument("op", choices=["task", "note", "sitrep", "review", "indicator", "import"])
     s.add_argument("id", type=_uuid, help="engagement id")
     s.add_argument("--as", dest="as_user", required=True)
     s.add_argument("--json", default="-")
+    s.add_argument("--format", choices=["csv", "text", "stix", "misp"], help="import: the format")
+    s.add_argument("--file", default="-", help="import: the file to read; - for stdin")
+    s.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import: skip invalid objects and report them (default: reject the whole import)",
+    )
     s.set_defaults(fn=cmd_engagement)
     return p
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Federation, rfa_body
+from tests.conftest import Federation, offer_body, rfa_body
 from vcisc.cli import main
 from vcisc.federation.models import ApiToken, User
 
@@ -184,3 +184,57 @@ def test_the_story_by_cli(federation: Federation, capsys: Any, tmp_path: Path) -
         "close",
     )
     assert code == 2 and "allowed: route, accept-offer, expire, withdraw" in err
+
+
+def test_indicators_by_cli_one_and_in_bulk(
+    federation: Federation, capsys: Any, tmp_path: Path
+) -> None:
+    fed = federation
+    ee, coord = fed.api("ee"), fed.api("coordinator")
+    rid = ee.post("/requests", rfa_body(tlp="amber", submit=True)).json()["id"]
+    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
+    coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs["de"].pk]})
+    offer = fed.api("de").post(f"/requests/{rid}/offers", offer_body()).json()
+    ee.post(f"/offers/{offer['id']}/accept")
+    eng = ee.get(f"/requests/{rid}").json()["engagement_id"]
+    de = "liaison@cert-bund.de.example"
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"value": "hxxp://gate.evil[.]example/x", "tlp": "green"}))
+    code, out, _ = run(capsys, "engagement", "indicator", eng, "--as", de, "--json", str(one))
+    assert code == 0 and "indicator" in out
+    rows = tmp_path / "iocs.csv"
+    rows.write_text("value,tlp\n198.51.100.5,amber\nnot an ip at all,amber\n")
+    code, out, err = run(
+        capsys, "engagement", "import", eng, "--as", de, "--format", "csv", "--file", str(rows)
+    )
+    assert code != 0 and "rejected, nothing stored" in err and '"rejected": true' in out
+    code, out, err = run(
+        capsys,
+        "engagement",
+        "import",
+        eng,
+        "--as",
+        de,
+        "--format",
+        "csv",
+        "--file",
+        str(rows),
+        "--skip-invalid",
+    )
+    assert code == 0 and "1 indicator(s) added" in out and "1 invalid object(s) skipped" in out
+    assert "row 3" in err
+    values = {i["value"] for i in fed.api("ee").get(f"/engagements/{eng}/indicators").json()}
+    assert values == {"http://gate.evil.example/x", "198.51.100.5"}
+    code, _, err = run(
+        capsys,
+        "engagement",
+        "import",
+        eng,
+        "--as",
+        "liaison@cisa.us.example",
+        "--format",
+        "csv",
+        "--file",
+        str(rows),
+    )
+    assert code == 2 and "not found" in err
