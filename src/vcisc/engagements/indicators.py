@@ -72,7 +72,10 @@ class ImportRejected(Invalid):
     """The import was rejected as a whole; the body carries the per-object report."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__("content", report.fatal or f"{len(report.errors)} invalid object(s)")
+        first = "; ".join(str(e) for e in report.errors[:3])
+        more = f" (and {len(report.errors) - 3} more)" if len(report.errors) > 3 else ""
+        reason = report.fatal or f"{len(report.errors)} invalid object(s): {first}{more}"
+        super().__init__("content", reason)
         self.extra["report"] = report_out(report)
 
 

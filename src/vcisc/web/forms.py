@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 
 from vcisc.errors import Invalid
 from vcisc.federation.models import Organisation, OrgKind
+from vcisc.sharing.observables import ObservableType
 from vcisc.tlp import Tlp
 from vcisc.vocabulary import (
     ICS_PROTOCOLS,
@@ -433,6 +434,55 @@ class NoteForm(ServiceForm):
     AUTO_ID = "note_%s"
     body = forms.CharField(label="Note", max_length=20000, widget=forms.Textarea(attrs={"rows": 3}))
     tlp = _item_tlp_field()
+
+
+class IndicatorForm(ServiceForm):
+    """One indicator by hand (vcisc.engagements.indicators.add_indicator)."""
+
+    AUTO_ID = "indicator_%s"
+    value = forms.CharField(
+        max_length=16384,
+        help_text="Defanged forms such as hxxp:// and [.] are understood.",
+    )
+    type = forms.ChoiceField(
+        choices=[("", "Guess from the value"), *((t.value, t.value) for t in ObservableType)],
+        required=False,
+    )
+    tlp = _item_tlp_field()
+    description = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    for_detection = forms.BooleanField(label="Meant for detection", required=False, initial=True)
+
+    def service_data(self) -> dict[str, Any]:
+        data = super().service_data()
+        data["for_detection"] = bool(self.cleaned_data.get("for_detection"))
+        return data
+
+
+class IndicatorImportForm(ServiceForm):
+    """Indicators in bulk (vcisc.engagements.indicators.import_indicators)."""
+
+    AUTO_ID = "import_%s"
+    FIELD_ALIASES = {"content": "content", "format": "format"}
+    format = forms.ChoiceField(
+        choices=[
+            ("csv", "CSV (a header row: type,value,tlp,…)"),
+            ("text", "Free text (indicators are extracted)"),
+            ("stix", "STIX 2.1 bundle"),
+            ("misp", "MISP event JSON"),
+        ]
+    )
+    content = forms.CharField(
+        max_length=5_000_000, widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})
+    )
+    skip_invalid = forms.BooleanField(
+        label="Skip invalid objects (otherwise one invalid object rejects the whole import)",
+        required=False,
+    )
+
+    def service_data(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
 
 
 class SitrepForm(ServiceForm):

@@ -52,6 +52,16 @@ urlpatterns = [
     ),
     path("engagements/<uuid:engagement_id>/notes/", views.engagement_note, name="engagement-note"),
     path(
+        "engagements/<uuid:engagement_id>/indicators/",
+        views.engagement_indicator,
+        name="engagement-indicator",
+    ),
+    path(
+        "engagements/<uuid:engagement_id>/indicators/import/",
+        views.engagement_indicator_import,
+        name="engagement-indicator-import",
+    ),
+    path(
         "engagements/<uuid:engagement_id>/sitreps/",
         views.engagement_sitrep,
         name="engagement-sitrep",

@@ -42,10 +42,12 @@ from vcisc.assistance.lifecycle import (
 from vcisc.assistance.models import Offer, RequestForAssistance, Routing
 from vcisc.engagements import services as workspace
 from vcisc.engagements.api import engagement_out
+from vcisc.engagements.indicators import add_indicator, correlations_visible, import_indicators
 from vcisc.engagements.models import (
     AfterActionReview,
     Engagement,
     EngagementMember,
+    Indicator,
     Note,
     Participant,
     SituationReport,
@@ -56,6 +58,7 @@ from vcisc.errors import DomainError, Invalid, NotFound
 from vcisc.federation.models import Organisation, Role, User
 from vcisc.matching.services import engagement_load, match
 from vcisc.oncall import on_call_at
+from vcisc.sharing.reports import ImportMode
 from vcisc.tlp import Tlp, strictest
 from vcisc.vocabulary import (
     LEGAL_REQUIREMENTS,
@@ -66,6 +69,8 @@ from vcisc.vocabulary import (
     top_sector,
 )
 from vcisc.web.forms import (
+    IndicatorForm,
+    IndicatorImportForm,
     MemberForm,
     NoteForm,
     OfferForm,
@@ -80,6 +85,8 @@ from vcisc.web.forms import (
 __all__ = [
     "console_page",
     "engagement_detail",
+    "engagement_indicator",
+    "engagement_indicator_import",
     "engagement_member",
     "engagement_note",
     "engagement_review",
@@ -715,6 +722,8 @@ def _render_engagement(
         context.update(
             tasks=tasks,
             notes=items(Note),
+            indicators=items(Indicator),
+            correlations=correlations_visible(user, eng),
             sitreps=items(SituationReport),
             review=review if review and authz.item_visible(user, eng, review.tlp) else None,
         )
@@ -726,6 +735,8 @@ def _render_engagement(
                 task_form=forms.get("task_form")
                 or TaskForm(participants=_participant_choices(eng)),
                 note_form=forms.get("note_form") or NoteForm(),
+                indicator_form=forms.get("indicator_form") or IndicatorForm(),
+                import_form=forms.get("import_form") or IndicatorImportForm(),
                 sitrep_form=forms.get("sitrep_form") or SitrepForm(),
             )
         if user.has_role(Role.LIAISON):
@@ -815,6 +826,46 @@ def engagement_note(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
         workspace.add_note,
         "Note added.",
     )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_indicator(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
+    return _workspace_write(
+        request,
+        engagement_id,
+        IndicatorForm(request.POST),
+        "indicator_form",
+        add_indicator,
+        "Indicator added.",
+    )
+
+
+@console_page
+@login_required
+@require_POST
+def engagement_indicator_import(request: HttpRequest, engagement_id: UUID) -> HttpResponse:
+    """A bulk import; what it did (created, duplicates, skipped) is told in the message."""
+    done: list[str] = []
+
+    def write(actor: User, engagement_id: UUID, data: dict[str, Any]) -> Any:
+        mode = ImportMode.SKIP_INVALID if data["skip_invalid"] else ImportMode.ATOMIC
+        result, report = import_indicators(
+            actor, engagement_id, fmt=data["format"], content=data["content"], mode=mode
+        )
+        done.append(
+            f"{len(result.created)} indicator(s) added, {result.duplicates} already there, "
+            f"{len(report.skipped)} invalid object(s) skipped, "
+            f"{result.correlations} shared with other engagements."
+        )
+        return result
+
+    form = IndicatorImportForm(request.POST)
+    response = _workspace_write(request, engagement_id, form, "import_form", write, "Imported.")
+    if done:
+        messages.info(request, done[0])
+    return response
 
 
 @console_page
