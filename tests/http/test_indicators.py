@@ -357,3 +357,13 @@ def test_a_correlation_is_told_to_exactly_those_who_may_know_both_sides(
     if participants_told:
         msg = OutboxMessage.objects.filter(kind="indicator.correlated").first()
         assert msg is not None and value in msg.body
+
+
+def test_a_red_engagement_is_not_exported_to_misp(federation: Federation) -> None:
+    """MISP's narrowest distribution (one organisation) is wider than TLP:RED's named people:
+    the export is refused with the reason, never a 500 (found by the leak hunt)."""
+    fed = federation
+    eng = _engagement(fed, "red")
+    resp = fed.api("de").get(f"/engagements/{eng}/export/misp")
+    assert resp.status_code == 409 and "STIX" in resp.json()["detail"]
+    assert fed.api("de").get(f"/engagements/{eng}/export/stix").status_code == 200

@@ -19,8 +19,9 @@ from django.conf import settings
 from vcisc import authz
 from vcisc.engagements.models import Engagement, Indicator, Note, Participant, SituationReport, Task
 from vcisc.engagements.services import _workspace
+from vcisc.errors import Conflict
 from vcisc.federation.models import User
-from vcisc.sharing.misp.export import MispOrganisation, export_event
+from vcisc.sharing.misp.export import MispExportError, MispOrganisation, export_event
 from vcisc.sharing.observables import Observable, ObservableType
 from vcisc.sharing.snapshots import (
     EngagementSnapshot,
@@ -153,7 +154,12 @@ def misp_event(user: User, engagement_id: UUID) -> dict[str, Any]:
     distribution never wider than the TLP allows."""
     namespace = _minter().namespace
     creator = MispOrganisation("VCISC", uuid.uuid5(namespace, "vcisc-deployment"))
-    exported = export_event(snapshot_for(user, engagement_id), namespace=namespace, creator=creator)
+    try:
+        exported = export_event(
+            snapshot_for(user, engagement_id), namespace=namespace, creator=creator
+        )
+    except MispExportError as exc:  # a TLP:RED engagement: no MISP distribution is narrow enough
+        raise Conflict(f"{exc}; export STIX 2.1 instead", allowed=["export/stix"]) from None
     # TLP:RED goes to named people only, which no MISP distribution can say: such indicators
     # stay out of MISP exports (export STIX instead).
     event: dict[str, Any] = exported.event
