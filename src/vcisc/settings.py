@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "vcisc.federation",
     "vcisc.assistance",
     "vcisc.engagements",
+    "vcisc.sharing.taxii",
     "vcisc.notify",
     "vcisc.core",
     "vcisc.web",

@@ -1,4 +1,4 @@
-"""The URL map: health, the typed API, the operators' admin, the web console."""
+"""The URL map: health, the typed API, TAXII 2.1, the operators' admin, the web console."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
@@ -24,6 +24,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
+    path("taxii2/", include("vcisc.sharing.taxii.urls")),
     path("admin/", admin.site.urls),
     path("", include("vcisc.web.urls")),
 ]

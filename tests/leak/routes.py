@@ -48,6 +48,9 @@ PARAM_KINDS: dict[str, str] = {
     "user_id": "user",
     "code": "nation",
     "key_id": "token",
+    # TAXII 2.1: an engagement's collection has the engagement's id (federation collections
+    # have fixed ids and no request content; tests/taxii covers them).
+    "collection_id": "engagement",
 }
 
 
@@ -97,6 +100,51 @@ DESCRIBED: dict[str, Description] = {
     "web:oidc-callback": Description(
         "an identity provider's redirect back, by its name (see web:oidc-start)",
         params={"name": ("no-such-provider",)},
+    ),
+    # TAXII 2.1 (vcisc.sharing.taxii): one API root; STIX ids and status ids name nothing the
+    # scenarios generate, so a well-formed id that does not exist is tried (it must answer
+    # like any other missing id); the collection is filled with engagement ids (PARAM_KINDS).
+    "taxii:api-root": Description(
+        "TAXII 2.1: the API root, by its name",
+        params={"root": ("vcisc",)},
+    ),
+    "taxii:collections": Description(
+        "TAXII 2.1: the collections of the API root",
+        params={"root": ("vcisc",)},
+    ),
+    "taxii:collection": Description(
+        "TAXII 2.1: one collection of the API root",
+        params={"root": ("vcisc",)},
+    ),
+    "taxii:objects": Description(
+        "TAXII 2.1: a collection's objects (GET; POST adds)",
+        params={"root": ("vcisc",)},
+    ),
+    "taxii:manifest": Description(
+        "TAXII 2.1: a collection's manifest",
+        params={"root": ("vcisc",)},
+    ),
+    "taxii:status": Description(
+        "TAXII 2.1: a POST's status resource, by its id",
+        params={"root": ("vcisc",), "status_id": ("00000000-0000-4000-8000-00000000abcd",)},
+    ),
+    "taxii:status-no-slash": Description(
+        "TAXII 2.1: a status resource without the trailing slash (taxii2-client)",
+        params={"root": ("vcisc",), "status_id": ("00000000-0000-4000-8000-00000000abcd",)},
+    ),
+    "taxii:object": Description(
+        "TAXII 2.1: one object of a collection, by its STIX id",
+        params={
+            "root": ("vcisc",),
+            "object_id": ("indicator--00000000-0000-4000-8000-00000000abcd",),
+        },
+    ),
+    "taxii:versions": Description(
+        "TAXII 2.1: the versions of one object, by its STIX id",
+        params={
+            "root": ("vcisc",),
+            "object_id": ("indicator--00000000-0000-4000-8000-00000000abcd",),
+        },
     ),
     r"admin:admin/(?P<url>.*)$": Description(
         "the admin's catch-all: redirects unknown admin URLs to the login page or answers 404",

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db.models import Q
 
 from vcisc import authz
 from vcisc.engagements.models import Engagement, Indicator, Note, Participant, SituationReport, Task
@@ -39,7 +40,7 @@ from vcisc.sharing.stix.export import export_engagement
 from vcisc.sharing.stix.ids import StixIdMinter
 from vcisc.tlp import Tlp
 
-__all__ = ["misp_event", "snapshot_for", "stix_bundle"]
+__all__ = ["misp_event", "snapshot_for", "snapshot_of", "stix_bundle", "stix_objects"]
 
 
 def _minter() -> StixIdMinter:
@@ -51,9 +52,15 @@ def _minter() -> StixIdMinter:
 def snapshot_for(user: User, engagement_id: UUID) -> EngagementSnapshot:
     """What of the engagement ``user`` may read, as the exporters' input."""
     eng: Engagement = _workspace(user, engagement_id, writable=False)
+    content = authz.rfa_access(user, eng.rfa) is authz.Access.CONTENT
+    return snapshot_of(eng, items=authz.item_filter(user, eng), content=content)
+
+
+def snapshot_of(eng: Engagement, *, items: Q, content: bool) -> EngagementSnapshot:
+    """The engagement with the workspace items ``items`` selects; the incident's title and
+    description only with ``content``. The caller has decided what may be read (the TAXII
+    store materialises every item, each row then read through ``authz.item_filter``)."""
     rfa = eng.rfa
-    content = authz.rfa_access(user, rfa) is authz.Access.CONTENT
-    items = authz.item_filter(user, eng)
     parts = Participant.objects.filter(engagement=eng).select_related("organisation__nation")
     orgs = [p.organisation for p in parts]
     tlp = Tlp(rfa.tlp)
@@ -147,6 +154,14 @@ def stix_bundle(user: User, engagement_id: UUID) -> dict[str, Any]:
         snapshot_for(user, engagement_id), minter=_minter(), task_relationships=False
     ).bundle
     return bundle
+
+
+def stix_objects(eng: Engagement, *, items: Q) -> list[dict[str, Any]]:
+    """The STIX objects of the engagement's export for the items ``items`` selects (incident
+    content included, this deployment's stable ids): what the TAXII store materialises."""
+    snapshot = snapshot_of(eng, items=items, content=True)
+    bundle = export_engagement(snapshot, minter=_minter(), task_relationships=False).bundle
+    return list(bundle["objects"])
 
 
 def misp_event(user: User, engagement_id: UUID) -> dict[str, Any]:
