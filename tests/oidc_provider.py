@@ -6,7 +6,9 @@ nonce and an S256 code challenge), ``/token`` (client authentication, single-use
 code verifier checked against the challenge; an RS256 ID token signed with joserfc), ``/jwks``
 and ``/userinfo``. :class:`Behaviour` makes it misbehave in the ways a test needs: a wrong
 ``iss``, ``aud`` or ``nonce`` in the ID token, another signing key, an expired token, a refusal,
-a discovery document naming another issuer, claims only in the UserInfo answer.
+a discovery document naming another issuer, claims only in the UserInfo answer. It counts the
+requests to each endpoint (``hits``), rotates its signing key on request (:meth:`rotate_key`),
+and offers RP-initiated logout (``end_session_endpoint``, ``/logout``) unless told not to.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +52,10 @@ class Behaviour:
     deny: str | None = None
     #: The issuer the discovery document names (None: its own).
     discovery_issuer: str | None = None
+    #: Sign ID tokens with a key id that is in no JWKS (and a key that is in none either).
+    unknown_kid: bool = False
+    #: Name an end_session_endpoint in discovery (RP-Initiated Logout 1.0).
+    end_session: bool = True
 
 
 class TestProvider:
@@ -59,10 +66,15 @@ class TestProvider:
     def __init__(self, *, client_id: str, client_secret: str) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
-        params = {"kid": KID, "use": "sig", "alg": "RS256"}
-        self.key = RSAKey.generate_key(2048, parameters=params)  # type: ignore[arg-type]
-        self.other_key = RSAKey.generate_key(2048, parameters=params)  # type: ignore[arg-type]
+        self.first_key = self.key = _key(KID)
+        self.other_key = _key(KID)
+        self.stray_key = _key("nobody-knows-this-key")
         self.behaviour = Behaviour()
+        #: Requests per endpoint path, since the last reset.
+        self.hits: Counter[str] = Counter()
+        #: ID tokens issued, and the query of each request to /logout, since the last reset.
+        self.id_tokens: list[str] = []
+        self.logouts: list[dict[str, str]] = []
         self.codes: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, dict[str, Any]] = {}
         #: Why the token endpoint last refused (e.g. "pkce", "code-used"), for assertions.
@@ -79,6 +91,14 @@ class TestProvider:
     def reset(self, identity: dict[str, Any]) -> None:
         self.behaviour = Behaviour(identity=dict(identity))
         self.last_token_error = ""
+        self.key = self.first_key
+        self.hits.clear()
+        self.id_tokens.clear()
+        self.logouts.clear()
+
+    def rotate_key(self, kid: str) -> None:
+        """Sign with a new key from now on; the JWKS publishes only the new one."""
+        self.key = _key(kid)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -100,6 +120,7 @@ class TestProvider:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "email", "profile"],
+            **({"end_session_endpoint": f"{base}/logout"} if self.behaviour.end_session else {}),
         }
 
     def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
@@ -199,10 +220,27 @@ class TestProvider:
         if behaviour.unsigned:
             return f"{_b64json({'alg': 'none'})}.{_b64json(claims)}."
         key = self.other_key if behaviour.foreign_key else self.key
-        return jwt.encode({"alg": "RS256", "kid": KID}, claims, key)
+        if behaviour.unknown_kid:
+            key = self.stray_key
+        token = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+        self.id_tokens.append(token)
+        return token
 
     def jwks(self) -> dict[str, Any]:
         return dict(KeySet([self.key]).as_dict(private=False))
+
+    def logout(self, query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        """RP-Initiated Logout 1.0 §2-3: back to the client's post-logout address, if any."""
+        self.logouts.append(dict(query))
+        back = query.get("post_logout_redirect_uri")
+        if back:
+            state = query.get("state")
+            return (
+                302,
+                {"Location": back + (f"?{urlencode({'state': state})}" if state else "")},
+                "",
+            )
+        return 200, {}, "signed out"
 
     def userinfo(self, headers: Any) -> tuple[int, dict[str, Any]]:
         auth = headers.get("Authorization", "")
@@ -210,6 +248,11 @@ class TestProvider:
         if not auth.startswith("Bearer ") or identity is None:
             return 401, {"error": "invalid_token"}
         return 200, dict(identity)
+
+
+def _key(kid: str) -> RSAKey:
+    params = {"kid": kid, "use": "sig", "alg": "RS256"}
+    return RSAKey.generate_key(2048, parameters=params)  # type: ignore[arg-type]
 
 
 def _b64json(data: dict[str, Any]) -> str:
@@ -236,6 +279,7 @@ def _handler(provider: TestProvider) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            provider.hits[url.path] += 1
             if url.path == "/.well-known/openid-configuration":
                 self._send(200, provider.discovery())
             elif url.path == "/authorize":
@@ -245,6 +289,9 @@ def _handler(provider: TestProvider) -> type[BaseHTTPRequestHandler]:
                 self._send(200, provider.jwks())
             elif url.path == "/userinfo":
                 self._send(*provider.userinfo(self.headers))
+            elif url.path == "/logout":
+                status, headers, body = provider.logout(query)
+                self._send(status, body, headers)
             else:
                 self._send(404, "not found")
 
@@ -252,6 +299,7 @@ def _handler(provider: TestProvider) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
             form = {k: v[0] for k, v in parse_qs(body).items()}
+            provider.hits[urlsplit(self.path).path] += 1
             if urlsplit(self.path).path == "/token":
                 self._send(*provider.token(self.headers, form))
             else:

@@ -47,7 +47,9 @@ class OidcProvider(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", description="Slug in the URLs.")
     label: str = Field(min_length=1, max_length=100, description="Text of the sign-in button.")
-    issuer: str = Field(description="Issuer identifier; discovery at issuer + /.well-known/…")
+    issuer: str = Field(
+        max_length=255, description="Issuer identifier; discovery at issuer + /.well-known/…"
+    )
     client_id: str = Field(min_length=1)
     client_secret: SecretStr = Field(min_length=1)
     organisations: list[str | int] = Field(
@@ -65,6 +67,12 @@ class OidcProvider(BaseModel):
         description="amr values that show the provider checked a second factor.",
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    link_verified_email: bool = Field(
+        default=False,
+        description="At a person's first sign-in, sign in the existing account with the same "
+        "e-mail address when the provider says it verified it (email_verified true); else such "
+        "a sign-in is refused. Later sign-ins find the account by (issuer, subject) only.",
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -169,6 +177,14 @@ class VciscConfig(BaseModel):
     oidc_providers: list[OidcProvider] = Field(
         default_factory=list,
         description="Identity providers (JSON list, or a JSON file's path); see OidcProvider.",
+    )
+
+    oidc_cache_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long a provider's discovery document and keys (JWKS) are reused; "
+        "0: fetched at every sign-in. An unknown key id fetches the keys again at once.",
     )
 
     @field_validator("oidc_providers", mode="before")

@@ -122,6 +122,8 @@ AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per-IP limits are rate li
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "vcisc.web.signin.locked_out"
 AXES_VERBOSE = False  # its log lines would name the account; the audit trail records lockouts
+# Masked in axes' log lines and in the form data it keeps of each failed attempt.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
 AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "vcisc.web.signin.client_ip"
 AXES_USERNAME_CALLABLE = "vcisc.web.signin.account_name"
@@ -133,8 +135,12 @@ VCISC_API_RATE_PER_TOKEN = CONFIG.api_rate_per_token
 VCISC_MAX_BODY_BYTES = CONFIG.max_body_bytes
 # Identity providers for OIDC sign-in (vcisc.web.oidc reads this at every request).
 VCISC_OIDC_PROVIDERS = tuple(CONFIG.oidc_providers)
-# Django's own limit on form fields read into memory follows ours (ours answers 413 first).
+VCISC_OIDC_CACHE_SECONDS = CONFIG.oidc_cache_seconds
+# Django's own limit on form fields read into memory follows ours (ours answers 413 first:
+# vcisc.web.middleware.BodyLimit in front of Django, which counts bodies without a length too).
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+# A body (or uploaded file) larger than this waits in a temporary file rather than in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = min(CONFIG.max_body_bytes, 2_621_440)
 OTP_TOTP_ISSUER = "VCISC"
 # Rate-limit counters (django-ratelimit): process memory; see VCISC_SIGNIN_RATE_PER_IP.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -181,8 +187,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # No token, password, session key or one-time code in a log record, at any level
+    # (vcisc.web.middleware; uvicorn's own loggers get theirs in vcisc.asgi).
+    "filters": {
+        "redact": {"()": "vcisc.web.middleware.SecretRedaction"},
+        "template-lookup": {"()": "vcisc.web.middleware.TemplateLookupWithoutContext"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
+    "loggers": {
+        # Every failed variable lookup with the whole template context in its traceback.
+        "django.template": {"filters": ["template-lookup"]},
+        # The PKCE verifier of every OpenID Connect sign-in, at DEBUG.
+        "authlib.integrations.base_client.sync_app": {"filters": ["redact"]},
+        # Each call to an identity provider, with its URL.
+        "urllib3.connectionpool": {"filters": ["redact"]},
+    },
 }
 
 VCISC_TOKEN_DEFAULT_DAYS = CONFIG.token_default_days

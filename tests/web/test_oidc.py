@@ -1,7 +1,9 @@
 """Sign-in with a nation's identity provider (OpenID Connect, authorization code + PKCE) end to
 end: Django's test client against the provider of ``tests/oidc_provider.py`` running on
 127.0.0.1. A good answer creates or updates the account and signs in (or goes on to VCISC's own
-second factor); every bad one answers 4xx, changes nothing, and leaves an audit record."""
+second factor); every bad one answers 4xx, changes nothing, and leaves an audit record. Accounts
+are linked by (issuer, subject); the provider's discovery document and keys are kept for
+``VCISC_OIDC_CACHE_SECONDS``; signing out continues at the provider (RP-initiated logout)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from django.test import Client
 from django_otp.oath import TOTP
 
 from tests.oidc_provider import TestProvider
+from tests.web.logcapture import every_logger_at_debug, leaks
 from vcisc.audit.models import AuditRecord
 from vcisc.config import ConfigError, OidcProvider, load_config
 from vcisc.federation import services as fs
-from vcisc.federation.models import Organisation, User
+from vcisc.federation.models import ExternalIdentity, Organisation, User
 from vcisc.web.middleware import AUTH_AT, SEEN_AT
 from vcisc.web.oidc import SignInRefused, map_claims
 
@@ -138,11 +141,21 @@ def _signed_in(client: Client) -> bool:
 
 
 def _users() -> list[tuple[Any, ...]]:
+    """Accounts and their links to identities: what a refusal must leave as it was."""
     return list(
         User.objects.order_by("pk").values_list(
             "email", "organisation_id", "roles", "is_active", "first_name"
         )
+    ) + list(
+        ExternalIdentity.objects.order_by("pk").values_list(
+            "user_id", "issuer", "subject", "last_login_at"
+        )
     )
+
+
+def _account_of(client: Client) -> User:
+    """The account a browser is signed in as."""
+    return User.objects.get(pk=client.session["_auth_user_id"])
 
 
 def _refused(client: Client, resp: Any, status: int, reason: str) -> AuditRecord:
@@ -198,7 +211,13 @@ def test_first_sign_in_creates_the_account_then_asks_for_the_second_factor(
     assert verified.after is not None
     assert verified.after["provider"] == "cert-ee" and verified.after["subject"] == "ee-0042"
     assert verified.after["ignored_roles"] == ["admin"]
-    assert verified.after["second_factor"] == "vcisc"
+    assert verified.after["second_factor"] == "vcisc" and verified.after["account"] == "created"
+    identity = ExternalIdentity.objects.get(user=user)
+    assert (identity.issuer, identity.subject) == (idp.issuer, "ee-0042")
+    assert identity.last_login_at == identity.created_at
+    assert AuditRecord.objects.filter(
+        action="create", object_type="federation.externalidentity", object_id=str(identity.pk)
+    ).exists()
 
     page = client.get("/login/enrol/").content.decode()
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page)
@@ -207,6 +226,10 @@ def test_first_sign_in_creates_the_account_then_asks_for_the_second_factor(
     assert resp.status_code == 200 and "/requests/new/" in resp.content.decode()
     assert _signed_in(client)
     assert AuditRecord.objects.filter(action="auth.signed-in", actor_id=user.pk).exists()
+    # Signing out, after VCISC's own second factor too, continues at the provider.
+    resp = client.post("/logout/")
+    assert resp.status_code == 302 and resp["Location"].startswith(f"{idp.issuer}/logout?")
+    assert not _signed_in(client)
 
 
 def test_the_providers_second_factor_is_trusted_only_when_configured_and_shown(
@@ -233,7 +256,13 @@ def test_the_providers_second_factor_is_trusted_only_when_configured_and_shown(
 def test_later_sign_ins_follow_the_claims_within_what_the_provider_may_grant(
     federation: Directory, idp: TestProvider, settings: Any
 ) -> None:
-    _use(settings, idp, second_factor="idp", organisations=["CERT-EE", "CERT-UA"])
+    _use(
+        settings,
+        idp,
+        second_factor="idp",
+        organisations=["CERT-EE", "CERT-UA"],
+        link_verified_email=True,
+    )
     user = federation.users["ee_analyst"]  # an existing password account of CERT-EE
     fs.update(None, user, {"roles": ["analyst", "admin"]})  # admin: given in VCISC
     idp.behaviour.identity.update(email=user.email, vcisc_roles=["liaison", "analyst"])
@@ -242,6 +271,9 @@ def test_later_sign_ins_follow_the_claims_within_what_the_provider_may_grant(
     assert user.roles == ["admin", "liaison", "analyst"]  # admin kept: not the provider's
     updates = AuditRecord.objects.filter(action="update", object_id=str(user.pk))
     assert updates.count() == 2
+    linked = AuditRecord.objects.filter(action="auth.oidc-verified").order_by("-seq").first()
+    assert linked is not None and linked.after is not None and linked.after["account"] == "email"
+    assert ExternalIdentity.objects.get(user=user).subject == "ee-0042"
 
     # Unchanged claims change nothing; changed ones are an audited update again.
     assert _sign_in(Client()).status_code == 302
@@ -380,7 +412,7 @@ def test_the_provider_refusing_is_reported(federation: Directory, idp: TestProvi
 def test_accounts_it_may_not_sign_in_are_refused(
     federation: Directory, idp: TestProvider, settings: Any
 ) -> None:
-    _use(settings, idp, second_factor="idp")
+    _use(settings, idp, second_factor="idp", link_verified_email=True)
     # Another organisation's account, although the provider names its own organisation.
     german = federation.users["de"]
     idp.behaviour.identity.update(email=german.email)
@@ -395,6 +427,220 @@ def test_accounts_it_may_not_sign_in_are_refused(
     users = _users()
     _refused(client, _sign_in(client), 403, "deactivated")
     assert _users() == users
+
+
+# --- accounts are linked by (issuer, subject) ---------------------------------------------------
+
+
+def test_an_existing_account_is_linked_by_e_mail_only_when_configured_and_verified(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    analyst = federation.users["ee_analyst"]
+    idp.behaviour.identity.update(email=analyst.email)
+    users = _users()
+    client = Client()
+    # The default: an account with the address exists, and the provider may not take it over.
+    record = _refused(client, _sign_in(client), 403, "account-exists")
+    assert record.actor_id == analyst.pk and _users() == users
+    # Allowed, but the provider does not say it verified the address.
+    _use(settings, idp, second_factor="idp", link_verified_email=True)
+    del idp.behaviour.identity["email_verified"]
+    record = _refused(client, _sign_in(client), 403, "email-unverified")
+    assert record.actor_id == analyst.pk and _users() == users
+    # Allowed and verified: linked, signed in as that account.
+    idp.behaviour.identity["email_verified"] = True
+    assert _sign_in(client).status_code == 302 and _account_of(client) == analyst
+    assert ExternalIdentity.objects.filter(user=analyst, subject="ee-0042").count() == 1
+
+
+def test_later_sign_ins_follow_the_subject_whatever_the_e_mail_address(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp", link_verified_email=True)
+    first = Client()
+    assert _sign_in(first).status_code == 302
+    kadri = _account_of(first)
+    assert kadri.email == "kadri.tamm@cert.ee.example"
+    # A new address at the provider: the same account, its address in VCISC unchanged.
+    idp.behaviour.identity["email"] = "k.tamm@new.cert.ee.example"
+    client = Client()
+    assert _sign_in(client).status_code == 302 and _account_of(client) == kadri
+    record = AuditRecord.objects.filter(action="auth.oidc-verified").order_by("-seq").first()
+    assert record is not None and record.after is not None
+    assert record.after["account"] == "subject"
+    assert record.after["email_at_provider"] == "k.tamm@new.cert.ee.example"
+    # The address of another account of the organisation: still Kadri, never that account,
+    # although the provider may link verified addresses.
+    analyst = federation.users["ee_analyst"]
+    idp.behaviour.identity["email"] = analyst.email
+    users = _users()
+    client = Client()
+    assert _sign_in(client).status_code == 302 and _account_of(client) == kadri
+    assert not ExternalIdentity.objects.filter(user=analyst).exists()
+    assert [u for u in _users() if u[0] == analyst.email] == [
+        u for u in users if u[0] == analyst.email
+    ]
+    kadri.refresh_from_db()
+    assert kadri.email == "kadri.tamm@cert.ee.example"
+    identity = ExternalIdentity.objects.get(user=kadri)
+    assert identity.last_login_at is not None and identity.last_login_at > identity.created_at
+
+
+def test_another_subject_with_a_linked_address_is_refused(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp", link_verified_email=True)
+    assert _sign_in(Client()).status_code == 302
+    kadri = User.objects.get(email="kadri.tamm@cert.ee.example")
+    idp.behaviour.identity["sub"] = "ee-9999"  # someone else at the provider, same address
+    users = _users()
+    client = Client()
+    record = _refused(client, _sign_in(client), 403, "identity-conflict")
+    assert record.actor_id == kadri.pk and record.after is not None
+    assert record.after["subject"] == "ee-9999" and record.after["linked_subject"] == "ee-0042"
+    assert _users() == users
+
+
+def test_a_subject_vcisc_cannot_keep_is_refused(federation: Directory, idp: TestProvider) -> None:
+    idp.behaviour.identity["sub"] = "x" * 256  # OIDC Core §2: at most 255 characters
+    users = _users()
+    client = Client()
+    _refused(client, _sign_in(client), 400, "subject")
+    assert _users() == users
+
+
+# --- the provider's discovery document and keys, kept ---------------------------------------
+
+
+def test_discovery_and_keys_are_kept_and_fetched_again_for_a_new_key(
+    federation: Directory, idp: TestProvider, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    settings.VCISC_OIDC_CACHE_SECONDS = 600
+    discovery, jwks = "/.well-known/openid-configuration", "/jwks"
+    for _ in range(3):
+        assert _sign_in(Client()).status_code == 302
+    assert (idp.hits[discovery], idp.hits[jwks]) == (1, 1)
+    # The provider rotates its key: the unknown key id fetches the keys once more, and the new
+    # keys are kept.
+    idp.rotate_key("test-key-2")
+    client = Client()
+    assert _sign_in(client).status_code == 302 and _signed_in(client)
+    assert _sign_in(Client()).status_code == 302
+    assert (idp.hits[discovery], idp.hits[jwks]) == (1, 2)
+    # A key id the provider does not publish either: one more fetch, then a refusal.
+    idp.behaviour.unknown_kid = True
+    users = _users()
+    client = Client()
+    _refused(client, _sign_in(client), 400, "signature")
+    assert (idp.hits[discovery], idp.hits[jwks]) == (1, 3)
+    assert _users() == users
+    # Once the time is up, both are fetched again.
+    idp.behaviour.unknown_kid = False
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 601)
+    assert _sign_in(Client()).status_code == 302
+    assert (idp.hits[discovery], idp.hits[jwks]) == (2, 4)
+
+
+def test_with_no_cache_every_sign_in_fetches_discovery(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    settings.VCISC_OIDC_CACHE_SECONDS = 0
+    for _ in range(2):
+        assert _sign_in(Client()).status_code == 302
+    # Each sign-in: once to start, once for the answer.
+    assert idp.hits["/.well-known/openid-configuration"] == 4
+
+
+def test_a_refused_discovery_document_is_not_kept(federation: Directory, idp: TestProvider) -> None:
+    idp.behaviour.discovery_issuer = "https://idp.elsewhere.example"
+    client = Client()
+    _refused(client, client.get("/login/oidc/cert-ee/"), 502, "provider-metadata")
+    idp.behaviour.discovery_issuer = None
+    assert client.get("/login/oidc/cert-ee/").status_code == 302
+    assert idp.hits["/.well-known/openid-configuration"] == 2
+
+
+# --- signing out at the provider --------------------------------------------------------------
+
+
+def test_signing_out_continues_at_the_provider(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    client = Client()
+    assert _sign_in(client).status_code == 302 and _signed_in(client)
+    resp = client.post("/logout/")
+    assert resp.status_code == 302
+    url = urlsplit(resp["Location"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{idp.issuer}/logout"
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert query == {
+        "id_token_hint": idp.id_tokens[-1],
+        "client_id": CLIENT_ID,
+        "post_logout_redirect_uri": "http://testserver/login/",
+    }
+    assert not _signed_in(client)  # signed out here before going there
+    back = httpx.get(resp["Location"])
+    assert back.status_code == 302 and back.headers["location"] == "http://testserver/login/"
+    assert len(idp.logouts) == 1
+
+
+def test_signing_out_stays_here_without_an_end_session_endpoint(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    idp.behaviour.end_session = False
+    client = Client()
+    assert _sign_in(client).status_code == 302
+    resp = client.post("/logout/")
+    assert resp.status_code == 302 and resp["Location"] == "/login/"
+    assert not _signed_in(client)
+    # After a password sign-in: the console's own sign-in page, as always.
+    idp.behaviour.end_session = True
+    client = Client()
+    client.force_login(federation.users["ee"])
+    resp = client.post("/logout/")
+    assert resp.status_code == 302 and resp["Location"] == "/login/"
+    assert idp.logouts == []
+
+
+# --- nothing of the flow in the logs ----------------------------------------------------------
+
+
+def test_no_code_verifier_or_token_reaches_the_logs(
+    federation: Directory, idp: TestProvider, settings: Any
+) -> None:
+    _use(settings, idp, second_factor="idp")
+    with every_logger_at_debug() as capture:
+        client = Client()
+        authorize = _to_provider(client)
+        kept = [v for k, v in client.session.items() if k.startswith("_state_")]
+        assert kept and kept[0]["data"]["code_verifier"]
+        callback = _at_provider(authorize)
+        assert _back(client, callback).status_code == 302 and _signed_in(client)
+        assert client.post("/logout/").status_code == 302
+    query = parse_qs(urlsplit(callback).query) | parse_qs(urlsplit(authorize).query)
+    secrets = {
+        "code and state": {query["code"][0], query["state"][0], query["nonce"][0]},
+        "code verifier": {kept[0]["data"]["code_verifier"]},
+        "ID token": {idp.id_tokens[-1]},
+        "access token": set(idp.access_tokens),
+        "client secret": {CLIENT_SECRET},
+        "session cookie": {client.cookies["sessionid"].value} - {""},
+    }
+    # The test's own browser at the provider is httpx, which VCISC does not use: its records
+    # are the browser's, not the server's.
+    server = [
+        line for line in capture.lines if not line.startswith(("DEBUG httpcore", "INFO httpx"))
+    ]
+    assert len(server) < len(capture.lines)
+    assert any(" authlib." in line for line in server)  # Authlib's records were seen
+    found = leaks(server, secrets)
+    assert not found, "\n".join(found[:10])
 
 
 def test_a_provider_whose_discovery_names_another_issuer_is_not_used(

@@ -19,6 +19,7 @@ from vcisc.vocabulary import Depth, ServiceType
 __all__ = [
     "ApiToken",
     "Capability",
+    "ExternalIdentity",
     "Nation",
     "NationKind",
     "OrgKind",
@@ -261,3 +262,38 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.key_id} of {self.user_id}"
+
+
+class ExternalIdentity(models.Model):
+    """A person's identity at an OpenID Connect provider, linked to their account.
+
+    ``(issuer, subject)`` is the one identifier of an end-user that OpenID Connect promises is
+    stable and never reassigned (Core 1.0 §2 ``sub``, §5.7): sign-ins find the account by it,
+    never by e-mail address, so a changed address at the provider neither breaks nor hijacks
+    an account. An account has at most one subject at an issuer (vcisc.web.oidc links them).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="external_identities")
+    #: The provider's issuer identifier, exactly as configured and as the ID token's ``iss``.
+    issuer = models.CharField(max_length=255)
+    #: The ID token's ``sub``: at most 255 ASCII characters (Core 1.0 §2), case-sensitive.
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="external_identity_issuer_subject_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "issuer"], name="external_identity_one_per_issuer"
+            ),
+            models.CheckConstraint(
+                condition=~Q(issuer="") & ~Q(subject=""), name="external_identity_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer} (user {self.user_id})"

@@ -11,17 +11,34 @@ vouches for the people of the organisations it lists, with the roles it may gran
    token endpoint and validates the ID token (OIDC Core §3.1.3.7): signature against the
    provider's JWKS with an asymmetric algorithm, ``iss`` equal to the configured issuer, ``aud``
    holding our client id, ``azp``, ``nonce``, ``exp`` and ``iat``.
-3. :func:`map_claims` turns the claims into an e-mail address, one of the provider's
-   organisations and the roles it may grant; :func:`_account` creates the account or brings it
-   up to date through :mod:`vcisc.federation.services` (audited), under the linking rules below.
+3. :func:`map_claims` turns the claims into a subject, an e-mail address, one of the provider's
+   organisations and the roles it may grant; :func:`_account` finds, links or creates the
+   account and brings it up to date through :mod:`vcisc.federation.services` (audited), under
+   the linking rules below.
 4. The person goes on as after a correct password (:func:`vcisc.web.signin.first_factor_passed`):
    signed in at once when the provider is trusted for the second factor and its ``amr`` claim
    shows one, otherwise on to VCISC's own TOTP step (enrolment at first sign-in).
 
-Account linking: accounts are matched by e-mail address. A provider may sign in an existing
-account only when the account's organisation is one it vouches for, so it can never reach the
-secretariat, an operator account or another nation's people unless configured to. It manages
-only the roles it may grant: roles given in VCISC outside ``allowed_roles`` stay as they are.
+Account linking: an account is found by the pair (issuer, ``sub``) of its
+:class:`~vcisc.federation.models.ExternalIdentity`, never by e-mail address (OIDC Core §5.7:
+only ``sub`` is stable and never reassigned within an issuer), so an address changed at the
+provider neither breaks the account nor reaches another one. At a subject's first sign-in:
+no account with its e-mail address: one is created and linked; an account with it: linked only
+when the provider is configured with ``link_verified_email`` and the claims say
+``email_verified``, and never when the account is already linked to another subject of the same
+issuer (refused, audited); otherwise the sign-in is refused. A provider signs in an account only
+when the account's organisation is one it vouches for, so it can never reach the secretariat,
+an operator account or another nation's people unless configured to. It manages only the roles
+it may grant: roles given in VCISC outside ``allowed_roles`` stay as they are.
+
+The provider's discovery document and keys (JWKS) are kept in Django's cache for
+``VCISC_OIDC_CACHE_SECONDS``; an ID token signed with a key id the kept JWKS lacks makes Authlib
+fetch it once more (a provider rotating its keys), and the fresh keys are kept.
+
+Signing out (:class:`vcisc.web.signin.SignOutView`) after a sign-in through a provider whose
+discovery document has an ``end_session_endpoint`` continues at the provider (OpenID Connect
+RP-Initiated Logout 1.0 §2), with the ID token as ``id_token_hint`` and the sign-in page as
+``post_logout_redirect_uri``: :func:`end_session_url`.
 
 Every failure answers a page that says what went wrong without echoing tokens (400 for a broken
 or forged answer, 403 for a refusal, 502 when the provider cannot be reached or is
@@ -31,18 +48,22 @@ reason; every success leaves ``auth.oidc-verified`` (provider, subject, ``amr``,
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from authlib.common.urls import add_params_to_uri
 from authlib.integrations.base_client.errors import MismatchingStateError
 from authlib.integrations.django_client import OAuth, OAuthError
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -51,14 +72,23 @@ from django.views.decorators.http import require_GET
 from django_ratelimit import ALL
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 
+from vcisc.audit.log import audit, snapshot
 from vcisc.config import OidcProvider
 from vcisc.errors import DomainError
 from vcisc.federation import services as fs
-from vcisc.federation.models import Organisation, Role, User
+from vcisc.federation.models import ExternalIdentity, Organisation, Role, User
 from vcisc.web.signin import _safe_next, first_factor_passed, rate_limited, security_event
 from vcisc.web.views import console_page
 
-__all__ = ["Claimed", "SignInRefused", "callback", "map_claims", "providers", "start"]
+__all__ = [
+    "Claimed",
+    "SignInRefused",
+    "callback",
+    "end_session_url",
+    "map_claims",
+    "providers",
+    "start",
+]
 
 #: How long a started sign-in waits for the provider's answer.
 STATE_SECONDS = 600
@@ -76,6 +106,9 @@ _ID_TOKEN_ONLY = frozenset(
 #: Error codes of RFC 6749 §4.1.2.1 and §5.2 look like this; anything else is not shown.
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 _NAME_MAX = 150
+#: OIDC Core §2: ``sub`` is at most 255 ASCII characters; longer is refused, never cut short
+#: (two subjects that differ after the cut would be one account).
+_SUBJECT_MAX = 255
 
 
 def providers() -> tuple[OidcProvider, ...]:
@@ -120,6 +153,8 @@ class Claimed:
 
     subject: str
     email: str
+    #: The provider sent ``email_verified`` and it is true (absent is not verified).
+    email_verified: bool
     #: The entry of the provider's ``organisations`` the organisation claim named.
     organisation: str | int
     #: Roles the provider asked for and may grant, in :class:`Role` order; never empty.
@@ -149,11 +184,20 @@ def _strings(value: object) -> list[str]:
 def map_claims(provider: OidcProvider, claims: Mapping[str, Any]) -> Claimed:
     """Map validated ID token (and UserInfo) claims to a :class:`Claimed` person, or refuse.
 
+    * ``sub`` must be a string of 1 to 255 characters;
     * ``email`` must be an address; when the provider sends ``email_verified``, it must be true;
     * the organisation claim must name one of the provider's ``organisations`` exactly;
     * the roles claim is filtered to the provider's ``allowed_roles``; none left is a refusal.
     """
-    subject = _short(claims.get("sub", ""), 255)
+    raw_subject = claims.get("sub")
+    if not isinstance(raw_subject, str) or not 0 < len(raw_subject) <= _SUBJECT_MAX:
+        raise SignInRefused(
+            "subject",
+            f"{provider.label} did not identify you in a way VCISC can use (its subject claim).",
+            400,
+            detail={"subject": _short(raw_subject, 100)},
+        )
+    subject = raw_subject
     raw_email = claims.get("email")
     email = raw_email.strip().lower() if isinstance(raw_email, str) else ""
     try:
@@ -202,6 +246,7 @@ def map_claims(provider: OidcProvider, claims: Mapping[str, Any]) -> Claimed:
     return Claimed(
         subject=subject,
         email=email,
+        email_verified=claims.get("email_verified") in (True, "true"),
         organisation=matched[0],
         roles=granted,
         ignored_roles=ignored,
@@ -223,9 +268,11 @@ def _organisation(entry: str | int) -> Organisation | None:
     return active.filter(name=entry).first()
 
 
-def _account(provider: OidcProvider, claimed: Claimed, now: datetime) -> User:
-    """The account the provider signs in: created at the first sign-in, brought up to date
-    (organisation, the roles the provider may grant) later; refused under the linking rules."""
+def _account(provider: OidcProvider, claimed: Claimed, now: datetime) -> tuple[User, str]:
+    """The account the provider signs in, and how it was found: ``subject`` (its linked
+    identity), ``email`` (linked now, under ``link_verified_email``) or ``created``; brought up
+    to date (organisation, the roles the provider may grant). Refused under the linking rules
+    (module docstring). Runs inside the caller's transaction: a refusal changes nothing."""
     organisation = _organisation(claimed.organisation)
     detail = {"subject": claimed.subject, "email": claimed.email}
     if organisation is None:
@@ -235,20 +282,89 @@ def _account(provider: OidcProvider, claimed: Claimed, now: datetime) -> User:
             f"The organisation {provider.label} named is not in the VCISC directory.",
             detail={**detail, "organisation": _short(claimed.organisation)},
         )
-    user = User.objects.select_related("organisation").filter(email=claimed.email).first()
-    if user is None:
-        try:
-            return fs.create_user(
-                None,
-                email=claimed.email,
-                organisation_id=organisation.pk,
-                roles=list(claimed.roles),
-                first_name=claimed.first_name,
-                last_name=claimed.last_name,
-                now=now,
-            )
-        except DomainError as exc:
-            raise SignInRefused("account", f"No account could be made: {exc.message}") from None
+    identity = (
+        ExternalIdentity.objects.select_related("user", "user__organisation")
+        .filter(issuer=provider.issuer, subject=claimed.subject)
+        .first()
+    )
+    if identity is not None:
+        user, found = identity.user, "subject"
+    else:
+        existing = User.objects.select_related("organisation").filter(email=claimed.email).first()
+        if existing is None:
+            try:
+                created = fs.create_user(
+                    None,
+                    email=claimed.email,
+                    organisation_id=organisation.pk,
+                    roles=list(claimed.roles),
+                    first_name=claimed.first_name,
+                    last_name=claimed.last_name,
+                    now=now,
+                )
+            except DomainError as exc:
+                raise SignInRefused("account", f"No account could be made: {exc.message}") from None
+            _link(created, provider, claimed, now)
+            return created, "created"
+        _may_link(provider, claimed, existing, detail)
+        user, found = existing, "email"
+    _may_sign_in(provider, user, detail)
+    if identity is None:
+        _link(user, provider, claimed, now)
+    else:
+        ExternalIdentity.objects.filter(pk=identity.pk).update(last_login_at=now)
+    kept = [r for r in (user.roles or []) if r not in provider.allowed_roles]
+    roles = kept + [r for r in claimed.roles if r not in kept]
+    changes: dict[str, Any] = {}
+    if user.organisation_id != organisation.pk:
+        changes["organisation_id"] = organisation.pk
+    if roles != list(user.roles or []):
+        changes["roles"] = roles
+    if not changes:
+        return user, found
+    try:
+        return fs.update(None, user, changes, now=now), found
+    except DomainError as exc:
+        raise SignInRefused(
+            "account", f"Your account could not be updated: {exc.message}", user=user
+        ) from None
+
+
+def _may_link(provider: OidcProvider, claimed: Claimed, user: User, detail: dict[str, Any]) -> None:
+    """A subject's first sign-in names the e-mail address of an existing account: refuse unless
+    the provider may link it (``link_verified_email``, ``email_verified``) and the account has
+    no other subject at this issuer."""
+    other = ExternalIdentity.objects.filter(user=user, issuer=provider.issuer).first()
+    if other is not None:
+        # Another person at the provider, or the same one under a new subject: either way not
+        # this account without an operator's word.
+        raise SignInRefused(
+            "identity-conflict",
+            f"The VCISC account with your e-mail address is already linked to another "
+            f"{provider.label} identity. Ask the operator.",
+            user=user,
+            detail={**detail, "linked_subject": other.subject},
+        )
+    if not provider.link_verified_email:
+        raise SignInRefused(
+            "account-exists",
+            f"A VCISC account with your e-mail address already exists, and {provider.label} is "
+            "not set up to sign it in. Sign in with that account's password, or ask the "
+            "operator.",
+            user=user,
+            detail=detail,
+        )
+    if not claimed.email_verified:
+        raise SignInRefused(
+            "email-unverified",
+            f"{provider.label} has not said that it verified your e-mail address, so it cannot "
+            "sign in the existing account with that address.",
+            user=user,
+            detail=detail,
+        )
+
+
+def _may_sign_in(provider: OidcProvider, user: User, detail: dict[str, Any]) -> None:
     if not user.is_active:
         raise SignInRefused(
             "deactivated",
@@ -260,26 +376,24 @@ def _account(provider: OidcProvider, claimed: Claimed, now: datetime) -> User:
     if user.organisation_id not in vouched:
         raise SignInRefused(
             "account-organisation",
-            f"An account with your e-mail address belongs to an organisation that "
-            f"{provider.label} does not sign in for. Sign in with that account's password.",
+            f"Your VCISC account belongs to an organisation that {provider.label} does not "
+            "sign in for. Sign in with that account's password.",
             user=user,
             detail=detail,
         )
-    kept = [r for r in (user.roles or []) if r not in provider.allowed_roles]
-    roles = kept + [r for r in claimed.roles if r not in kept]
-    changes: dict[str, Any] = {}
-    if user.organisation_id != organisation.pk:
-        changes["organisation_id"] = organisation.pk
-    if roles != list(user.roles or []):
-        changes["roles"] = roles
-    if not changes:
-        return user
-    try:
-        return fs.update(None, user, changes, now=now)
-    except DomainError as exc:
-        raise SignInRefused(
-            "account", f"Your account could not be updated: {exc.message}", user=user
-        ) from None
+
+
+def _link(user: User, provider: OidcProvider, claimed: Claimed, now: datetime) -> ExternalIdentity:
+    """Link the subject to the account (audited, actor ``system``, like the account itself)."""
+    identity = ExternalIdentity.objects.create(
+        user=user,
+        issuer=provider.issuer,
+        subject=claimed.subject,
+        created_at=now,
+        last_login_at=now,
+    )
+    audit(None, "create", identity, now=now, after=snapshot(identity))
+    return identity
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -346,11 +460,30 @@ def _check_metadata(provider: OidcProvider, metadata: dict[str, Any]) -> None:
     metadata["id_token_signing_alg_values_supported"] = usable
 
 
-def _client(provider: OidcProvider) -> Any:
-    """An Authlib client for one provider, its discovery document fetched and checked.
+def _cache_key(provider: OidcProvider) -> str:
+    return "vcisc-oidc-metadata:" + hashlib.sha256(provider.discovery_url.encode()).hexdigest()
 
-    Made per request: sign-ins are rare, and a provider's new keys or endpoints take effect at
-    once (Authlib fetches the JWKS again when it meets an unknown key id anyway).
+
+def _remember(provider: OidcProvider, client: Any) -> None:
+    """Keep the discovery document (and the JWKS, once fetched) for what is left of
+    ``VCISC_OIDC_CACHE_SECONDS`` since the document was fetched."""
+    ttl = int(settings.VCISC_OIDC_CACHE_SECONDS)
+    metadata = dict(client.server_metadata)
+    loaded_at = metadata.get("_loaded_at")
+    if not ttl or not isinstance(loaded_at, int | float):
+        return
+    left = ttl - (time.time() - loaded_at)
+    if left >= 1:
+        cache.set(_cache_key(provider), metadata, timeout=int(left))
+
+
+def _client(provider: OidcProvider) -> Any:
+    """An Authlib client for one provider, its discovery document (and JWKS) from the cache or
+    fetched, and checked either way.
+
+    The client is made per request; what it fetched is kept (:func:`_remember`) for
+    ``VCISC_OIDC_CACHE_SECONDS``, so a provider's new endpoints take effect after that long,
+    and new keys at once (Authlib fetches the JWKS again when it meets an unknown key id).
     """
     oauth = OAuth()
     client = oauth.register(
@@ -365,11 +498,16 @@ def _client(provider: OidcProvider) -> Any:
         },
     )
     client.framework.expires_in = STATE_SECONDS
+    kept = cache.get(_cache_key(provider)) if settings.VCISC_OIDC_CACHE_SECONDS else None
+    if isinstance(kept, dict) and "_loaded_at" in kept:
+        client.server_metadata.update(kept)  # load_server_metadata() then fetches nothing
     try:
         metadata = client.load_server_metadata()
     except (OSError, ValueError):  # requests' errors are OSErrors; bad JSON a ValueError
         raise _unreachable(provider, "discovery") from None
     _check_metadata(provider, metadata)
+    if kept is None:
+        _remember(provider, client)
     return client
 
 
@@ -483,6 +621,7 @@ def _finish(request: HttpRequest, provider: OidcProvider) -> HttpResponse:
         raise SignInRefused("issuer", f"The answer did not come from {provider.label}.", 400)
     client = _client(provider)
     pending = client.framework.get_state_data(request.session, request.GET.get("state")) or {}
+    jwks = client.server_metadata.get("jwks")
     try:
         token = client.authorize_access_token(
             request, claims_options=_claims_options(provider), leeway=_LEEWAY_SECONDS
@@ -507,26 +646,73 @@ def _finish(request: HttpRequest, provider: OidcProvider) -> HttpResponse:
         raise _id_token_refusal(provider, exc) from None
     except (OSError, ValueError):
         raise _unreachable(provider, "token") from None
+    finally:
+        if client.server_metadata.get("jwks") != jwks:
+            _remember(provider, client)  # fetched (again, for an unknown key id): keep it
     if not token.get("userinfo"):
         raise SignInRefused("no-id-token", f"{provider.label} sent no ID token.", 400)
     claims = _fill_from_userinfo(client, provider, token, dict(token["userinfo"]))
     claimed = map_claims(provider, claims)
     now = timezone.now()
-    with transaction.atomic():
-        user = _account(provider, claimed, now)
-        security_event(
-            "auth.oidc-verified",
-            user,
-            user.email,
-            request,
-            {
+    try:
+        with transaction.atomic():
+            user, found = _account(provider, claimed, now)
+            verified: dict[str, Any] = {
                 "provider": provider.name,
                 "issuer": provider.issuer,
                 "subject": claimed.subject,
+                "account": found,
                 "amr": list(claimed.amr),
                 "second_factor": "idp" if claimed.second_factor_done else "vcisc",
                 "ignored_roles": list(claimed.ignored_roles),
-            },
-        )
+            }
+            if claimed.email != user.email:
+                verified["email_at_provider"] = claimed.email
+            security_event("auth.oidc-verified", user, user.email, request, verified)
+    except IntegrityError:
+        # Another sign-in of the same person made the account or the link meanwhile.
+        raise SignInRefused(
+            "conflict",
+            "Another sign-in changed your account at the same moment. Start again.",
+            409,
+            detail={"subject": claimed.subject, "email": claimed.email},
+        ) from None
     target = _safe_next(request, str(pending.get("next", "")))
-    return first_factor_passed(request, user, target, second_factor_done=claimed.second_factor_done)
+    at_provider = {"provider": provider.name, "id_token": str(token.get("id_token", ""))}
+    return first_factor_passed(
+        request,
+        user,
+        target,
+        second_factor_done=claimed.second_factor_done,
+        provider_session=at_provider,
+    )
+
+
+# --- signing out at the provider --------------------------------------------------------------
+
+
+def end_session_url(request: HttpRequest, signed_in_with: Mapping[str, Any]) -> str | None:
+    """Where to send the browser after signing out here, when the person signed in through a
+    provider whose discovery document has an ``end_session_endpoint`` (RP-Initiated Logout 1.0
+    §2: ``id_token_hint``, ``client_id``, ``post_logout_redirect_uri``); else None, and the
+    console's own sign-in page follows as after any sign-out. Never fails the sign-out: a
+    provider that cannot be reached is simply not asked."""
+    name = signed_in_with.get("provider")
+    provider = next((p for p in providers() if p.name == name), None)
+    if provider is None:
+        return None
+    try:
+        client = _client(provider)
+    except SignInRefused:
+        return None
+    endpoint = client.server_metadata.get("end_session_endpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        return None
+    params = [
+        ("client_id", provider.client_id),
+        ("post_logout_redirect_uri", request.build_absolute_uri(reverse("web:login"))),
+    ]
+    id_token = signed_in_with.get("id_token")
+    if isinstance(id_token, str) and id_token:
+        params.insert(0, ("id_token_hint", id_token))
+    return str(add_params_to_uri(endpoint, params))

@@ -10,6 +10,10 @@ which also gives the session a new key.
 
 Every security-relevant event is an audit record: sign-in, wrong password, lockout, wrong
 second-factor code, enrolment, recovery code used, new recovery codes, sign-out everywhere.
+
+Signing out (:class:`SignOutView`) ends the session here and, after a sign-in through an
+identity provider that offers it, goes on to sign out there
+(:func:`vcisc.web.oidc.end_session_url`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
@@ -50,8 +54,10 @@ from vcisc.web.views import console_page, request_user
 
 __all__ = [
     "PENDING_SECONDS",
+    "PROVIDER_SESSION",
     "RECOVERY_CODES",
     "SignInView",
+    "SignOutView",
     "account_name",
     "client_ip",
     "enrol",
@@ -69,6 +75,9 @@ PENDING_SECONDS = 300
 #: Recovery codes issued at enrolment and on request; each works once.
 RECOVERY_CODES = 10
 _PENDING = "vcisc_pending_signin"
+#: Session key: the identity provider a person signed in through and its ID token, for signing
+#: out there too (vcisc.web.oidc); absent after a password sign-in.
+PROVIDER_SESSION = "vcisc_signed_in_with"
 _TOTP_NAME = "Authenticator app"
 _RECOVERY_NAME = "Recovery codes"
 
@@ -199,17 +208,24 @@ class SignInView(LoginView):
 
 
 def first_factor_passed(
-    request: HttpRequest, user: User, target: str, *, second_factor_done: bool = False
+    request: HttpRequest,
+    user: User,
+    target: str,
+    *,
+    second_factor_done: bool = False,
+    provider_session: dict[str, str] | None = None,
 ) -> HttpResponse:
     """After a correct password, or an identity provider's word (:mod:`vcisc.web.oidc`): sign
     in, or keep a pending sign-in and go on to the code (or enrolment) step.
 
     ``second_factor_done``: the identity provider already checked a second factor and VCISC is
-    configured to trust it; ``target`` must already be a safe local address.
+    configured to trust it; ``target`` must already be a safe local address;
+    ``provider_session``: which provider signed the person in (kept in the session once signed
+    in, as :data:`PROVIDER_SESSION`).
     """
     enrolled = _totp(user) is not None
     if second_factor_done or (not enrolled and not settings.VCISC_REQUIRE_SECOND_FACTOR):
-        _complete(request, user, None)
+        _complete(request, user, None, provider_session)
         return HttpResponseRedirect(target)
     request.session.cycle_key()
     request.session[_PENDING] = {
@@ -217,11 +233,14 @@ def first_factor_passed(
         "at": time.time(),
         "next": target,
         "backend": getattr(user, "backend", ""),
+        "provider": provider_session,
     }
     return redirect("web:login-verify" if enrolled else "web:login-enrol")
 
 
-def _complete(request: HttpRequest, user: User, device: Any) -> None:
+def _complete(
+    request: HttpRequest, user: User, device: Any, provider: dict[str, str] | None = None
+) -> None:
     """The one place a person becomes signed in."""
     backend = "django.contrib.auth.backends.ModelBackend"
     login(request, user, backend=backend)
@@ -231,6 +250,10 @@ def _complete(request: HttpRequest, user: User, device: Any) -> None:
     request.session[AUTH_AT] = now
     request.session[SEEN_AT] = now
     request.session.pop(_PENDING, None)
+    if provider:
+        request.session[PROVIDER_SESSION] = provider
+    else:
+        request.session.pop(PROVIDER_SESSION, None)
 
 
 def _pending(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
@@ -250,6 +273,27 @@ def _pending(request: HttpRequest) -> tuple[User, dict[str, Any]] | None:
 def _start_over(request: HttpRequest) -> HttpResponse:
     messages.error(request, "Your sign-in timed out or was not started. Please sign in again.")
     return redirect("web:login")
+
+
+class SignOutView(LogoutView):
+    """Sign out (POST); after a sign-in through an identity provider with an end-session
+    endpoint, on to that provider to end the session there too, which then sends the browser
+    back to the sign-in page."""
+
+    next_page = "web:login"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from vcisc.web.oidc import end_session_url  # vcisc.web.oidc imports this module
+
+        signed_in_with = (
+            request.session.get(PROVIDER_SESSION) if request.user.is_authenticated else None
+        )
+        response = super().post(request, *args, **kwargs)  # the session ends here first
+        if isinstance(signed_in_with, dict):
+            at_provider = end_session_url(request, signed_in_with)
+            if at_provider:
+                return HttpResponseRedirect(at_provider)
+        return response
 
 
 # --- step 2: the code -----------------------------------------------------------------------
@@ -295,7 +339,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
         if form.is_valid():
             device, recovery = _check_code(user, form.cleaned_data["code"])
             if device is not None:
-                _complete(request, user, device)
+                _complete(request, user, device, data.get("provider"))
                 if recovery:
                     security_event("auth.recovery-code-used", user, user.email, request)
                     left = StaticToken.objects.filter(device=device).count()
@@ -368,7 +412,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
                     device.save(update_fields=["confirmed"])
                     codes = _issue_recovery_codes(user)
                     audit(user, "auth.enrolled", user, now=timezone.now())
-                _complete(request, user, device)
+                _complete(request, user, device, data.get("provider"))
                 return render(
                     request,
                     "web/recovery_codes.html",

@@ -1,6 +1,5 @@
 """The console's pages, mounted at ``/`` (names in the ``web`` namespace)."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from vcisc.web import accounts, live, oidc, signin, views
@@ -19,7 +18,7 @@ urlpatterns = [
     path("login/oidc/<slug:name>/callback/", oidc.callback, name="oidc-callback"),
     path(
         "logout/",
-        views.console_page(auth_views.LogoutView.as_view(next_page="web:login")),
+        views.console_page(signin.SignOutView.as_view()),
         name="logout",
     ),
     path("events/", live.events, name="events"),
