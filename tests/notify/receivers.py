@@ -10,6 +10,9 @@ succeed):
 * ``/drop/N``        — closes the connection without an answer on the first N attempts, then 200
 * ``/status/CODE``   — always CODE
 * ``/slow/MS``       — answers 200 after MS milliseconds
+* ``/close``         — answers 200 (keep-alive, as HTTP/1.1 allows), then closes the connection
+
+``HttpReceiver(tls=context)`` serves HTTPS with that server-side context.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -45,6 +49,7 @@ class Hit:
     body: bytes
     at: float
     answered: int  # status sent, or 0 when dropped / held
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
 
 @dataclass
@@ -56,11 +61,13 @@ class HttpReceiver:
     release: threading.Event = field(default_factory=threading.Event)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     server: ThreadingHTTPServer | None = None
+    tls: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> HttpReceiver:
         receiver = self
@@ -79,7 +86,7 @@ class HttpReceiver:
                 with receiver.lock:
                     receiver.attempts[(self.path, key)] += 1
                     n = receiver.attempts[(self.path, key)]
-                hit = Hit(self.path, dict(self.headers.items()), body, now, 0)
+                hit = Hit(self.path, dict(self.headers.items()), body, now, 0, self.client_address)
                 with receiver.lock:
                     receiver.hits.append(hit)
                 parts = self.path.split("?")[0].strip("/").split("/")
@@ -98,6 +105,12 @@ class HttpReceiver:
                     return self._answer(hit, arg)
                 if kind == "slow":
                     time.sleep(arg / 1000)
+                if kind == "close":
+                    self._answer(hit, 200)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
                 return self._answer(hit, 200)
 
             def _answer(self, hit: Hit, status: int) -> None:
@@ -114,6 +127,8 @@ class HttpReceiver:
             daemon_threads = True
 
         self.server = Server(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

@@ -22,6 +22,7 @@ from vcisc.notify import services
 from vcisc.notify.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from vcisc.notify.signing import SIGNATURE_HEADER
 from vcisc.notify.signing import verify as verify_signature
+from vcisc.notify.worker import Worker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_local")]
 
@@ -80,6 +81,51 @@ def test_routing_reaches_every_contact_by_mail_and_webhook(
         Delivery.objects.values_list("pk", flat=True)
     )
     assert verify_chain()[2] is None
+
+
+def test_a_burst_is_claimed_at_once_not_once_per_finished_send(
+    federation: Federation, http: HttpReceiver, smtp: Smtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fed = federation
+    _, controller = smtp
+    for key in ("de", "fr", "us"):
+        hook(fed, key, f"{http.url}/ok")
+    rfa = file_request(fed, route_to=("de", "fr", "us"), tlp="green")
+    claims: list[int] = []
+    claim = Worker._claim
+
+    def counted(self: Worker, limit: int) -> list[Delivery]:
+        rows = claim(self, limit)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(Worker, "_claim", counted)
+    # Polling is off in effect: only the burst itself may make the worker claim.
+    stats = Worker(worker_settings(controller.port, poll_seconds=30)).run(once=True)
+    assert stats.sent == 6 and stats.by_channel == {"email": 3, "webhook": 3}
+    assert claims == [6, 0]  # the burst, then one look for more once it was all sent
+    deliveries = Delivery.objects.filter(message__rfa_id=rfa["id"])
+    assert {d.status for d in deliveries} == {DeliveryStatus.SENT}
+    assert sorted(map(int, _audited("sent"))) == sorted(d.pk for d in deliveries)
+    messages = OutboxMessage.objects.filter(rfa_id=rfa["id"])
+    assert [(m.status, m.attempts) for m in messages] == [(OutboxStatus.SENT, 2)] * 3
+    assert all(m.sent_at for m in messages)
+    assert verify_chain()[2] is None
+
+
+def test_once_delivers_what_is_due_when_it_starts_and_leaves_retries_to_the_next_run(
+    federation: Federation, http: HttpReceiver
+) -> None:
+    hook(federation, "de", f"{http.url}/fail/1")
+    rfa = file_request(federation, route_to=("de",))
+    ws = worker_settings(None, backoff_seconds=0.001, backoff_max_seconds=0.001)
+    first = Worker(ws).run(once=True)
+    (delivery,) = _deliveries(rfa["id"], "webhook")
+    # The retry fell due at once, but after this run's first claim: it is not this run's work.
+    assert first.retried == 1 and first.sent == 0 and len(http.hits) == 1
+    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    second = Worker(ws).run(once=True)
+    assert second.sent == 1 and len(http.delivered()) == 1
 
 
 def test_content_follows_the_channel_ceiling(

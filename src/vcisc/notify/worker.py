@@ -20,8 +20,11 @@ a success only when the worker that made it died (or lost its database) before r
 takeover whose attempt was the last allowed one is not sent again but dead-lettered ("outcome
 unknown"), so the bound holds even then.
 
-Outcomes are recorded in batches: sent; failed, retry after exponential back-off with jitter;
-or dead (attempts exhausted, or a permanent failure) — each audited.
+The main thread claims when something may be due — woken, the poll interval passed, the last
+claim was full — not each time a send finishes, and it waits on one signal that every finished
+send and every wake-up sets. Outcomes are recorded in batches: sent; failed, retry after
+exponential back-off with jitter; or dead (attempts exhausted, or a permanent failure) — each
+audited, with one UPDATE per kind of outcome rather than one per row.
 """
 
 from __future__ import annotations
@@ -212,7 +215,9 @@ class _Loop:
 
     async def _open(self) -> None:
         s = self.settings
-        self.smtp = SmtpSender(s.smtp) if s.smtp else None
+        # Waiting for a relay connection counts against half the lease, like the send itself.
+        budget = s.lease.total_seconds() / 2
+        self.smtp = SmtpSender(s.smtp, budget=budget) if s.smtp else None
         self.webhooks = WebhookSender(timeout=s.webhook_timeout, allowed=s.allowed_networks)
 
     def listen(self, params: dict[str, Any]) -> None:
@@ -273,7 +278,18 @@ class Worker:
         self._stop = threading.Event()
         # Re-entrant: stop() may run in a signal handler while the main thread holds the lock.
         self._wake_lock = threading.RLock()
-        self._wake: concurrent.futures.Future[None] = concurrent.futures.Future()
+        #: Done when a send finishes or the worker is woken: the one thing the main thread waits
+        #: on (waiting on every send in flight would cost a lock per send at every wake-up).
+        self._signal: concurrent.futures.Future[None] = concurrent.futures.Future()
+        #: Woken (a NOTIFY, a reconnect, stop) since the last look: something may be due.
+        self._woken = True
+        #: The last claim filled what it asked for: more may be due at once.
+        self._backlog = False
+        self._claimed_at = 0.0
+        #: With ``once``: the time of the first claim; what falls due later (a retry after a
+        #: failure in this run, a lease running out) waits for the next run.
+        self._once: bool = False
+        self._due_by: datetime | None = None
         self._inflight: dict[concurrent.futures.Future[Outcome], Job] = {}
         self._done: list[Outcome] = []
         self._next_scan = 0.0
@@ -289,30 +305,56 @@ class Worker:
     def wake(self) -> None:
         log.debug("woken")
         with self._wake_lock:
-            if not self._wake.done():
-                self._wake.set_result(None)
+            self._woken = True
+            if not self._signal.done():
+                self._signal.set_result(None)
 
-    def _rearm(self) -> None:
+    def _sent(self, _: object = None) -> None:
+        """A send finished (called in the I/O thread): the main thread collects it."""
         with self._wake_lock:
-            if self._wake.done():
-                self._wake = concurrent.futures.Future()
+            if not self._signal.done():
+                self._signal.set_result(None)
+
+    def _rearm(self) -> bool:
+        """Start a new wait; return whether the worker was woken since the last one."""
+        with self._wake_lock:
+            if self._signal.done():
+                self._signal = concurrent.futures.Future()
+            woken, self._woken = self._woken, False
+        return woken
+
+    def _should_claim(self, woken: bool) -> bool:
+        """Claim only when something may be due — woken, the poll interval passed, a backlog,
+        or nothing in flight — not each time a send finishes: a claim is a transaction on the
+        main thread, and a hundred empty ones would hold up recording and the sends' thread."""
+        if woken or not self._inflight:
+            return True
+        free = self.settings.concurrency - len(self._inflight)
+        if self._backlog:
+            # Refill the slots in batches, not one claim per finished send.
+            return free >= max(1, min(self.settings.batch, self.settings.concurrency) // 4)
+        return free > 0 and time.monotonic() - self._claimed_at >= self.settings.poll_seconds
 
     # --- the loop -------------------------------------------------------------------------------
 
     def run(self, *, once: bool = False) -> RunStats:
-        """Deliver until :meth:`stop` — or, with ``once``, until nothing is due or in flight."""
+        """Deliver until :meth:`stop` — or, with ``once``, what is due now (at the first claim),
+        until none of it is left or in flight."""
+        self._once, self._due_by = once, None
         io = _Loop(self.settings, self.wake)
         if connection.vendor == "postgresql" and not once:
             io.listen(_listen_params())
         failures = 0
         try:
             while True:
-                self._rearm()
+                woken = self._rearm()
                 try:
-                    claimed, full = 0, False
+                    claimed: int | None = None  # None: no claim was tried this time round
+                    full = False
                     if not self._stop.is_set():
                         self._maybe_scan()
-                        claimed, full = self._claim_and_dispatch(io)
+                        if self._should_claim(woken):
+                            claimed, full = self._claim_and_dispatch(io)
                     if not full:
                         # While a burst is still being claimed, sending comes first; outcomes
                         # are recorded once it is all out (or the slots are taken).
@@ -321,10 +363,12 @@ class Worker:
                 except (OperationalError, InterfaceError) as exc:
                     failures += 1
                     self._database_lost(exc, failures)
+                    self.wake()  # claim again as soon as the database is back
                     continue
                 if not self._inflight and (self._stop.is_set() or (once and claimed == 0)):
                     break
-                if not full:
+                # The last sends just finished: look for more at once rather than after a wait.
+                if not full and (self._inflight or claimed is not None):
                     self._wait()
             self._record_until_done()
         finally:
@@ -333,16 +377,7 @@ class Worker:
 
     def _wait(self) -> None:
         """Until a send finishes, a worker is woken, or the poll interval passes."""
-        free = self.settings.concurrency - len(self._inflight)
-        waitables: set[concurrent.futures.Future[Any]] = set(self._inflight)
-        if free > 0:
-            waitables.add(self._wake)
-        if waitables:
-            concurrent.futures.wait(
-                waitables,
-                timeout=self.settings.poll_seconds,
-                return_when=concurrent.futures.FIRST_COMPLETED,
-            )
+        concurrent.futures.wait([self._signal], timeout=self.settings.poll_seconds)
 
     def _database_lost(self, exc: Exception, failures: int) -> None:
         delay = min(0.25 * 2**failures, 10.0)
@@ -389,7 +424,9 @@ class Worker:
         if free <= 0:
             return 0, False
         started = time.perf_counter()
+        self._claimed_at = time.monotonic()
         rows = self._claim(free)
+        self._backlog = len(rows) == free
         claimed = time.perf_counter()
         # Each delivery goes out as soon as it is built, not after the whole batch.
         for item in self._prepare(rows):
@@ -403,7 +440,9 @@ class Worker:
             else:
                 assert io.webhooks is not None
                 coro = io.webhooks.send(item)
-            self._inflight[io.submit(coro)] = item
+            future = io.submit(coro)
+            self._inflight[future] = item
+            future.add_done_callback(self._sent)
         if rows:
             log.debug(
                 "claimed %d in %.1f ms, prepared and dispatched in %.1f ms",
@@ -416,26 +455,31 @@ class Worker:
     def _claim(self, limit: int) -> list[Delivery]:
         s = self.settings
         now = self.clock()
+        if self._once and self._due_by is None:
+            self._due_by = now
+        due_by = now if self._due_by is None else min(now, self._due_by)
         with transaction.atomic():
             due = (
                 Delivery.objects.filter(channel__in=s.channels)
                 .filter(
-                    Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-                    | Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
+                    Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=due_by)
+                    | Q(status=DeliveryStatus.SENDING, lease_until__lt=due_by)
                 )
                 .order_by("next_attempt_at", "id")
                 .select_for_update(skip_locked=True)
             )
-            ids = list(due.values_list("id", flat=True)[:limit])
-            if not ids:
+            found = list(due.values_list("id", "status", "attempts")[:limit])
+            if not found:
                 return []
+            ids = [pk for pk, _, _ in found]
             # A lease ran out on the last allowed attempt: its worker died, and whether that
             # attempt arrived is unknown. Sending again would break the bound on duplicates.
-            lost = list(
-                Delivery.objects.filter(
-                    id__in=ids, status=DeliveryStatus.SENDING, attempts__gte=s.max_attempts
-                )
-            )
+            lost_ids = [
+                pk
+                for pk, status, attempts in found
+                if status == DeliveryStatus.SENDING and attempts >= s.max_attempts
+            ]
+            lost = list(Delivery.objects.filter(id__in=lost_ids)) if lost_ids else []
             dead: dict[str, Any] = {}
             for row in lost:
                 row.status = DeliveryStatus.DEAD
@@ -458,11 +502,7 @@ class Worker:
                 lease_until=now + s.lease,
                 worker=s.worker_id,
             )
-            rows = list(
-                Delivery.objects.filter(id__in=live).select_related(
-                    "message__contact", "message__organisation"
-                )
-            )
+            rows = list(Delivery.objects.filter(id__in=live).select_related("message__contact"))
         return rows
 
     def _prepare(self, rows: Sequence[Delivery]) -> Iterator[Job | Outcome]:
@@ -618,59 +658,92 @@ class Worker:
 
     def _write(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         s = self.settings
-        rows = Delivery.objects.select_for_update().in_bulk([o.delivery_id for o in outcomes])
-        changed: list[Delivery] = []
+        # Lock the rows and read only what decides the outcome: the usual batch, all sent, is
+        # then one UPDATE, not a model per row and a CASE per field and row.
+        current = {
+            pk: (status, worker, attempts, channel, message_id)
+            for pk, status, worker, attempts, channel, message_id in Delivery.objects.filter(
+                pk__in=[o.delivery_id for o in outcomes]
+            )
+            .select_for_update()
+            .values_list("pk", "status", "worker", "attempts", "channel", "message_id")
+        }
+        sent: list[Any] = []
+        dead: list[Delivery] = []
+        retry: list[Delivery] = []
+        messages: set[Any] = set()
         trail: dict[str, dict[str, Any]] = {"sent": {}, "retry": {}, "dead": {}}
         for o in outcomes:
-            row = rows.get(o.delivery_id)
+            row = current.get(o.delivery_id)
             # Another worker took the row over after our lease ran out: it owns the outcome now.
             if (
                 row is None
-                or row.status != DeliveryStatus.SENDING
-                or row.worker != s.worker_id
-                or row.attempts != o.attempt
+                or row[0] != DeliveryStatus.SENDING
+                or row[1] != s.worker_id
+                or row[2] != o.attempt
             ):
                 log.warning("delivery %s was taken over; outcome not recorded", o.delivery_id)
                 continue
-            row.lease_until = None
+            _, _, attempts, channel, message_id = row
+            messages.add(message_id)
+            key = str(o.delivery_id)
             if o.ok:
-                row.status = DeliveryStatus.SENT
-                row.sent_at = now
-                row.last_error = ""
+                sent.append(o.delivery_id)
                 self.stats.sent += 1
-                self.stats.by_channel[row.channel] = self.stats.by_channel.get(row.channel, 0) + 1
-                trail["sent"][str(row.pk)] = row.attempts
-            elif o.permanent or row.attempts >= s.max_attempts:
-                row.status = DeliveryStatus.DEAD
-                row.dead_at = now
-                why = "permanent failure" if o.permanent else f"{row.attempts} attempts failed"
-                row.last_error = f"{o.error} ({why})"[:1000]
+                self.stats.by_channel[channel] = self.stats.by_channel.get(channel, 0) + 1
+                trail["sent"][key] = attempts
+            elif o.permanent or attempts >= s.max_attempts:
+                why = "permanent failure" if o.permanent else f"{attempts} attempts failed"
+                error = f"{o.error} ({why})"[:1000]
+                dead.append(
+                    Delivery(
+                        pk=o.delivery_id,
+                        status=DeliveryStatus.DEAD,
+                        dead_at=now,
+                        lease_until=None,
+                        last_error=error,
+                    )
+                )
                 self.stats.dead += 1
-                log.warning("delivery %s is a dead letter: %s", row.pk, row.last_error)
-                trail["dead"][str(row.pk)] = {"attempt": row.attempts, "error": row.last_error}
+                log.warning("delivery %s is a dead letter: %s", o.delivery_id, error)
+                trail["dead"][key] = {"attempt": attempts, "error": error}
             else:
-                wait = backoff(row.attempts, s.backoff_seconds, s.backoff_max_seconds, self.rand)
+                wait = backoff(attempts, s.backoff_seconds, s.backoff_max_seconds, self.rand)
                 if o.retry_after is not None:
                     asked = timedelta(seconds=min(o.retry_after, s.backoff_max_seconds))
                     wait = max(wait, asked)
-                row.status = DeliveryStatus.PENDING
-                row.next_attempt_at = now + wait
-                row.last_error = o.error[:1000]
+                error = o.error[:1000]
+                retry.append(
+                    Delivery(
+                        pk=o.delivery_id,
+                        status=DeliveryStatus.PENDING,
+                        next_attempt_at=now + wait,
+                        lease_until=None,
+                        last_error=error,
+                    )
+                )
                 self.stats.retried += 1
-                trail["retry"][str(row.pk)] = {
-                    "attempt": row.attempts,
-                    "next_attempt_at": row.next_attempt_at,
-                    "error": row.last_error,
+                trail["retry"][key] = {
+                    "attempt": attempts,
+                    "next_attempt_at": now + wait,
+                    "error": error,
                 }
-            changed.append(row)
-        if not changed:
+        if not messages:
             return
-        Delivery.objects.bulk_update(
-            changed,
-            ["status", "lease_until", "sent_at", "dead_at", "next_attempt_at", "last_error"],
-        )
+        if sent:
+            Delivery.objects.filter(pk__in=sent).update(
+                status=DeliveryStatus.SENT, sent_at=now, lease_until=None, last_error=""
+            )
+        if dead:
+            Delivery.objects.bulk_update(dead, ["status", "dead_at", "lease_until", "last_error"])
+        if retry:
+            Delivery.objects.bulk_update(
+                retry, ["status", "next_attempt_at", "lease_until", "last_error"]
+            )
+        # The audit record takes the chain's lock before the messages are summed up: another
+        # worker recording a sibling delivery waits for this commit, so it sees these rows.
         _audit_outcomes(now, s.worker_id, trail)
-        _sum_up_messages({r.message_id for r in changed}, now)
+        _sum_up_messages(messages, now)
 
 
 def _audit_outcomes(now: datetime, worker_id: str, trail: dict[str, dict[str, Any]]) -> None:
@@ -695,31 +768,37 @@ def _ceiling(override: str, default: Tlp) -> Tlp:
     return parse_ceiling(override) if override else default
 
 
-def _sum_up_messages(message_ids: set[int], now: datetime) -> None:
-    """A message is sent when every channel is, failed when one is dead and none still runs."""
+def _sum_up_messages(message_ids: set[Any], now: datetime) -> None:
+    """A message is sent when every channel is, failed when one is dead and none still runs.
+
+    One UPDATE per distinct result (a burst has a handful), without loading the messages."""
     if not message_ids:
         return
-    found: dict[int, list[tuple[str, int, datetime | None]]] = {}
-    for mid, status, attempts, sent_at in Delivery.objects.filter(
-        message_id__in=message_ids
-    ).values_list("message_id", "status", "attempts", "sent_at"):
-        found.setdefault(mid, []).append((status, attempts, sent_at))
-    messages = list(OutboxMessage.objects.filter(pk__in=message_ids))
-    for msg in messages:
-        rows = found.get(msg.pk, [])
+    found: dict[Any, list[tuple[str, int, datetime | None]]] = {}
+    for mid, state, tries, at in Delivery.objects.filter(message_id__in=message_ids).values_list(
+        "message_id", "status", "attempts", "sent_at"
+    ):
+        found.setdefault(mid, []).append((state, tries, at))
+    results: dict[tuple[str, int, datetime | None], list[Any]] = {}
+    for mid in message_ids:
+        rows = found.get(mid, [])
         statuses = {r[0] for r in rows}
-        msg.attempts = sum(r[1] for r in rows)
+        status: str = OutboxStatus.PENDING
+        sent_at: datetime | None = None
         if statuses == {DeliveryStatus.SENT}:
-            msg.status = OutboxStatus.SENT
-            msg.sent_at = max((r[2] for r in rows if r[2]), default=now)
+            status = OutboxStatus.SENT
+            sent_at = max((r[2] for r in rows if r[2]), default=now)
         elif DeliveryStatus.DEAD in statuses and not statuses & {
             DeliveryStatus.PENDING,
             DeliveryStatus.SENDING,
         }:
-            msg.status = OutboxStatus.FAILED
-        else:
-            msg.status = OutboxStatus.PENDING
-    OutboxMessage.objects.bulk_update(messages, ["status", "attempts", "sent_at"])
+            status = OutboxStatus.FAILED
+        results.setdefault((status, sum(r[1] for r in rows), sent_at), []).append(mid)
+    for (outcome, attempts, last), ids in results.items():
+        values: dict[str, Any] = {"status": outcome, "attempts": attempts}
+        if last is not None:
+            values["sent_at"] = last
+        OutboxMessage.objects.filter(pk__in=ids).update(**values)
 
 
 def _listen_params() -> dict[str, Any]:
