@@ -617,6 +617,18 @@ def _engagement_rows() -> list[Row]:
         item("task.update", "Update a task", "update_task", work),
         item("note.create", "Add a note", "add_note", work),
         item("sitrep.create", "Add a situation report", "add_sitrep", work),
+        Row(
+            key="taxii.add",
+            group=group,
+            title="Add STIX objects over TAXII to the engagement's collection",
+            via="`vcisc.sharing.taxii.store.add_objects` "
+            "(`POST /taxii2/vcisc/collections/{engagement}/objects/`)",
+            when=f"{open_for_work}; TLP:RED objects from named members only",
+            # Over TAXII the collection exists only for participants: the secretariat, which
+            # reads the engagement's metadata in the API, finds no collection (404).
+            cells=_cells(Verdict.HIDDEN, allowed=_WORKERS),
+            stage=RfaState.ACTIVE,
+        ),
         item("indicator.create", "Add an indicator", "add_indicator", work, module="indicators"),
         item(
             "indicator.import",

@@ -15,6 +15,7 @@ docs/permissions.md is what the code generates.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -393,6 +394,43 @@ def _import_indicators(scn: Scenario, p: str, own: bool) -> Callable[[], object]
     return lambda: indicators.import_indicators(
         scn.users[p], scn.eng_id, fmt="csv", content=content
     )
+
+
+@writes("taxii.add")
+def _taxii_add(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    """POST one AMBER indicator to the engagement's collection, as the TAXII view does."""
+    from vcisc.sharing.taxii.errors import TaxiiError
+    from vcisc.sharing.taxii.scopes import get_collection
+    from vcisc.sharing.taxii.store import add_objects
+
+    marking = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2026-11-30T10:00:00.000Z",
+        "modified": "2026-11-30T10:00:00.000Z",
+        "pattern": f"[domain-name:value = '{p.replace('_', '-')}.taxii.example']",
+        "pattern_type": "stix",
+        "valid_from": "2026-11-30T10:00:00Z",
+        "object_marking_refs": [marking],
+    }
+    body = json.dumps({"objects": [indicator]}).encode()
+
+    def act() -> object:
+        user = scn.users[p]
+        try:
+            return add_objects(user, get_collection(user, str(scn.eng_id)), body, max_bytes=10**6)
+        except TaxiiError as exc:  # the same verdicts as the API's domain errors
+            raise _status_error(exc.status) from None
+
+    return act
+
+
+def _status_error(status: int) -> DomainError:
+    error = DomainError(f"HTTP {status}")
+    error.status = status
+    return error
 
 
 @writes("workspace.red")
