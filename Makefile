@@ -64,6 +64,7 @@ test: lint typecheck test-sqlite test-postgres
 bench: install
 	$(BIN)/python bench/bench_matching.py
 	$(BIN)/python bench/bench_notify.py
+	$(BIN)/python bench/bench_sharing.py
 	$(MAKE) leak-deep
 
 ## The leak hunt's deep profile: thousands of larger scenarios, more probes each (about half an

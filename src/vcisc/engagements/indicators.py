@@ -16,10 +16,10 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -43,12 +43,16 @@ __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
     "AddResult",
+    "Held",
     "ImportRejected",
     "IndicatorInput",
     "add_indicator",
     "add_indicators",
     "correlations_visible",
+    "digest64_of",
+    "digest_of",
     "import_indicators",
+    "indicators_elsewhere",
     "indicators_visible",
 ]
 
@@ -66,6 +70,9 @@ CSV_COLUMNS = (
 FORMATS = ("csv", "text", "stix", "misp")
 #: Rows written per INSERT (SQLite allows 32,766 parameters a statement).
 _BATCH = 500
+#: 64-bit digests probed per correlation look-up statement: one array parameter on PostgreSQL,
+#: one JSON array on SQLite, so the statement's size, not a parameter limit, bounds it.
+_LOOKUP_BATCH = 50_000
 
 
 class ImportRejected(Invalid):
@@ -100,7 +107,14 @@ class AddResult:
 
 
 def digest_of(observable: Observable) -> str:
+    """The hex SHA-256 of the observable's correlation key (``Indicator.correlation_digest``)."""
     return hashlib.sha256(str(observable.correlation_key).encode()).hexdigest()
+
+
+def digest64_of(digest: str) -> int:
+    """The first 8 bytes of a hex digest as a signed 64-bit integer (``correlation_digest64``):
+    a compact, BIGINT-indexed stand-in that look-ups probe before comparing full digests."""
+    return int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
 
 
 def report_out(report: ImportReport) -> dict[str, Any]:
@@ -201,6 +215,7 @@ def add_indicators(
                 value=item.observable.value,
                 correlation_key=str(item.observable.correlation_key),
                 correlation_digest=digest,
+                correlation_digest64=digest64_of(digest),
                 first_seen=item.first_seen or now,
                 last_seen=item.last_seen,
                 confidence=item.confidence,
@@ -247,25 +262,82 @@ def add_indicators(
 def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> list[Correlation]:
     """One Correlation per (earlier indicator elsewhere, new indicator) with the same value."""
     by_digest = {i.correlation_digest: i for i in created}
-    digests = list(by_digest)
-    pairs = []
-    for start in range(0, len(digests), _BATCH):
-        chunk = digests[start : start + _BATCH]
-        others = Indicator.objects.filter(correlation_digest__in=chunk).exclude(engagement=eng)
-        for other_id, digest, key in others.values_list(
-            "pk", "correlation_digest", "correlation_key"
-        ):
-            pairs.append(
-                Correlation(
-                    correlation_key=key,
-                    first_id=other_id,
-                    second=by_digest[digest],
-                    created_at=now,
-                )
-            )
+    probes = {i.correlation_digest: i.correlation_digest64 for i in created}
+    pairs = [
+        Correlation(
+            correlation_key=held.correlation_key,
+            first_id=held.indicator_id,
+            second=by_digest[held.digest],
+            created_at=now,
+        )
+        for held in indicators_elsewhere(eng.pk, probes)
+    ]
     for start in range(0, len(pairs), _BATCH):
         Correlation.objects.bulk_create(pairs[start : start + _BATCH], ignore_conflicts=True)
     return pairs
+
+
+class Held(NamedTuple):
+    """An indicator of another engagement holding a value that was looked up."""
+
+    indicator_id: UUID
+    digest: str
+    correlation_key: str
+
+
+#: The Indicator fields the correlation look-up reads or filters on.
+_HELD_FIELDS = ("id", "engagement", "correlation_digest", "correlation_digest64", "correlation_key")
+
+
+def indicators_elsewhere(engagement_id: UUID, digests: Mapping[str, int]) -> list[Held]:
+    """Every indicator outside ``engagement_id`` whose ``correlation_digest`` is a key of
+    ``digests`` (each mapped to its :func:`digest64_of`, which the caller already has).
+
+    The look-up probes the BIGINT index on ``correlation_digest64`` with up to
+    ``_LOOKUP_BATCH`` sorted keys per statement (PostgreSQL: ``= ANY(array)``; SQLite: a join
+    with ``json_each`` over one JSON array), then keeps only rows whose full SHA-256 is one of
+    ``digests``: two values that share their first 64 bits are never taken for the same.
+    """
+    wanted = digests
+    probes = sorted(set(digests.values()))
+    meta = Indicator._meta
+    column = {
+        f.name: connection.ops.quote_name(str(f.column))
+        for f in meta.concrete_fields
+        if f.name in _HELD_FIELDS
+    }
+    table = connection.ops.quote_name(meta.db_table)
+    select = f"SELECT i.{column['id']}, i.{column['correlation_digest']}, "
+    select += f"i.{column['correlation_key']} FROM "
+    other = f"i.{column['engagement']} <> %s"
+    excluded = meta.get_field("engagement").get_db_prep_value(engagement_id, connection)
+    pk = meta.pk
+    assert pk is not None
+    found: list[Held] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(probes), _LOOKUP_BATCH):
+            chunk = probes[start : start + _LOOKUP_BATCH]
+            rows: Iterable[tuple[Any, str, str]]
+            if connection.vendor == "postgresql":
+                sql = f"{select}{table} AS i WHERE i.{column['correlation_digest64']} "
+                sql += f"= ANY(%s::bigint[]) AND {other}"
+                # An array literal: psycopg adapts a list element by element, several times
+                # slower than joining the numbers here.
+                cursor.execute(sql, ["{" + ",".join(map(str, chunk)) + "}", excluded])
+                rows = cursor.fetchall()
+            elif connection.vendor == "sqlite":
+                sql = f"{select}json_each(%s) AS probe JOIN {table} AS i "
+                sql += f"ON i.{column['correlation_digest64']} = probe.value WHERE {other}"
+                cursor.execute(sql, ["[" + ",".join(map(str, chunk)) + "]", excluded])
+                rows = cursor.fetchall()
+            else:  # another backend: the ORM's IN (...), with the same confirmation below
+                query = Indicator.objects.filter(correlation_digest64__in=chunk)
+                query = query.exclude(engagement_id=engagement_id)
+                rows = query.values_list("pk", "correlation_digest", "correlation_key")
+            for raw_id, digest, key in rows:
+                if digest in wanted:
+                    found.append(Held(pk.to_python(raw_id), digest, key))
+    return found
 
 
 #: Indicators at these TLPs may be known federation-wide (TLP 2.0: the community), so the

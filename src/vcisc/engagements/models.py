@@ -212,14 +212,19 @@ class Indicator(_Item):
 
     ``value`` is the canonical form of :func:`vcisc.sharing.observables.normalise`, never what
     was typed; ``correlation_key`` (``family:value``) says which values denote the same thing,
-    and its SHA-256 ``correlation_digest`` is what correlation looks up (a URL can be longer than
-    a B-tree index entry may be). One engagement holds each indicator once.
+    and its SHA-256 ``correlation_digest`` identifies the value (a URL can be longer than a B-tree
+    index entry may be). Correlation looks values up by ``correlation_digest64``, the digest's
+    first 8 bytes as a signed 64-bit integer (a compact index, probed by the million), and then
+    confirms the full digest: a 64-bit collision never makes a correlation. One engagement holds
+    each indicator once.
     """
 
     type = models.CharField(max_length=16, choices=[(t.value, t.value) for t in ObservableType])
     value = models.TextField(max_length=MAX_URL_LENGTH)
     correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)
     correlation_digest = models.CharField(max_length=64)
+    #: ``correlation_digest``'s first 16 hex digits as a signed BIGINT (see ``digest64_of``).
+    correlation_digest64 = models.BigIntegerField()
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField(null=True, blank=True)
     #: STIX 2.1 confidence (§3.2): 0–100, or unknown.
@@ -247,7 +252,7 @@ class Indicator(_Item):
                 name="indicator_confidence_range",
             ),
         ]
-        indexes = [models.Index(fields=["correlation_digest"], name="indicator_digest")]
+        indexes = [models.Index(fields=["correlation_digest64"], name="indicator_digest64")]
 
 
 class Correlation(models.Model):
