@@ -16,7 +16,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -39,6 +39,9 @@ from vcisc.sharing.observables import InvalidObservable, Observable, guess_type,
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
 from vcisc.tlp import Tlp, strictest
 
+if TYPE_CHECKING:  # the importer loads stix2-validator: only when a bundle is read
+    from vcisc.sharing.stix.importer import ImportedObject
+
 __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
@@ -54,6 +57,7 @@ __all__ = [
     "import_indicators",
     "indicators_elsewhere",
     "indicators_visible",
+    "stix_indicator_inputs",
 ]
 
 #: The columns a CSV import reads (a header row names them; only ``value`` is required).
@@ -569,22 +573,26 @@ def _read_stix(
     from vcisc.sharing.stix.importer import ImportOptions, import_bundle
 
     imported = import_bundle(content.encode(), ImportOptions(default_tlp=default_tlp, mode=mode))
-    inputs: list[IndicatorInput] = []
-    for obj in imported.objects:
-        if obj.type != "indicator":
-            continue
-        confidence = obj.stix.get("confidence")
-        for observable in obj.observables:
-            inputs.append(
-                IndicatorInput(
-                    observable=observable,
-                    tlp=obj.tlp,
-                    first_seen=parse_datetime(str(obj.stix.get("valid_from") or "")),
-                    confidence=confidence if isinstance(confidence, int) else None,
-                    description=str(obj.stix.get("description") or "")[:5000],
-                )
-            )
+    inputs = [i for obj in imported.objects for i in stix_indicator_inputs(obj)]
     return inputs, imported.report
+
+
+def stix_indicator_inputs(obj: ImportedObject) -> list[IndicatorInput]:
+    """What a valid STIX ``indicator`` adds to an engagement: one input per observable its
+    pattern names (none for other object types). Used by the bundle import and by TAXII."""
+    if obj.type != "indicator":
+        return []
+    confidence = obj.stix.get("confidence")
+    return [
+        IndicatorInput(
+            observable=observable,
+            tlp=obj.tlp,
+            first_seen=parse_datetime(str(obj.stix.get("valid_from") or "")),
+            confidence=confidence if isinstance(confidence, int) else None,
+            description=str(obj.stix.get("description") or "")[:5000],
+        )
+        for observable in obj.observables
+    ]
 
 
 def _read_misp(

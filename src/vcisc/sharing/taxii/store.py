@@ -37,7 +37,12 @@ from vcisc import authz
 from vcisc.assistance.models import TimelineEntry
 from vcisc.audit.log import audit
 from vcisc.engagements import exports
-from vcisc.engagements.indicators import IndicatorInput, add_indicators, digest_of
+from vcisc.engagements.indicators import (
+    IndicatorInput,
+    add_indicators,
+    digest_of,
+    stix_indicator_inputs,
+)
 from vcisc.engagements.models import Engagement, EngagementMember, IndicatorSource
 from vcisc.federation.models import User
 from vcisc.sharing.reports import ImportMode
@@ -382,21 +387,12 @@ def _add_indicators(
     inputs: list[IndicatorInput] = []
     rows_by_digest: dict[str, StixObject] = {}
     for i, obj in enumerate(keep):
-        if obj.type != "indicator" or i not in created:
+        if i not in created:
             continue
-        confidence = obj.stix.get("confidence")
-        for observable in obj.observables:
-            inputs.append(
-                IndicatorInput(
-                    observable=observable,
-                    tlp=obj.tlp,
-                    first_seen=parse_datetime(str(obj.stix.get("valid_from") or "")),
-                    confidence=confidence if isinstance(confidence, int) else None,
-                    description=str(obj.stix.get("description") or "")[:5000],
-                )
-            )
-            if len(obj.observables) == 1:
-                rows_by_digest[digest_of(observable)] = created[i]
+        found = stix_indicator_inputs(obj)
+        inputs += found
+        if len(found) == 1:
+            rows_by_digest[digest_of(found[0].observable)] = created[i]
     if not inputs:
         return
     result = add_indicators(user, eng.pk, inputs, source=IndicatorSource.STIX, now=now)
