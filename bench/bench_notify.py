@@ -135,7 +135,7 @@ def main() -> int:
 
     django.setup()
     from django.core.management import call_command
-    from tests.notify.seed import seed
+    from tests.notify.seed import grid_request, seed
 
     from vcisc.assistance import services
     from vcisc.federation.models import User
@@ -164,23 +164,7 @@ def main() -> int:
         for i, worker in enumerate(workers):
             worker.send_signal(signal.SIGCONT if i < active else signal.SIGSTOP)
         time.sleep(0.3)
-        rfa = services.create_rfa(
-            liaison,
-            {
-                "title": label,
-                "affected_entity": "Grid operator",
-                "description": "Operator workstations encrypted.",
-                "rsit_class": "malicious-code",
-                "rsit_type": "infected-system",
-                "sector": "energy/electricity",
-                "severity": 4,
-                "services_needed": ["incident-response"],
-                "urgency": "immediate",
-                "tlp": "green",
-                "languages": ["en"],
-            },
-            submit=True,
-        )
+        rfa = services.create_rfa(liaison, grid_request(label, "green"), submit=True)
         services.transition(coordinator, rfa.pk, "start-triage")
         services.route(coordinator, rfa.pk, seeded.organisation_ids)
         committed = time.time()  # route() returns once its transaction has committed

@@ -221,26 +221,12 @@ def seed_actors() -> Actors:
 
 def open_engagement(actors: Actors, title: str, tlp: str = "amber") -> Any:
     """File, triage, route, offer and accept: the engagement as the application makes it."""
+    from tests.notify.seed import grid_request
+
     from vcisc.assistance import services
     from vcisc.engagements.models import Engagement
 
-    rfa = services.create_rfa(
-        actors.requester,
-        {
-            "title": title,
-            "affected_entity": "Grid operator",
-            "description": "Operator workstations encrypted.",
-            "rsit_class": "malicious-code",
-            "rsit_type": "infected-system",
-            "sector": "energy/electricity",
-            "severity": 4,
-            "services_needed": ["incident-response"],
-            "urgency": "immediate",
-            "tlp": tlp,
-            "languages": ["en"],
-        },
-        submit=True,
-    )
+    rfa = services.create_rfa(actors.requester, grid_request(title, tlp), submit=True)
     services.transition(actors.coordinator, rfa.pk, "start-triage")
     services.route(actors.coordinator, rfa.pk, [actors.helper_org_id])
     start = datetime.now(UTC)

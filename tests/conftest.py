@@ -181,5 +181,19 @@ def offer_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def accepted_engagement(fed: Federation, tlp: str, helper: str = "de") -> str:
+    """A request by EE at ``tlp``, routed to ``helper``, whose offer EE accepted: its
+    engagement's id."""
+    ee, coord = fed.api("ee"), fed.api("coordinator")
+    rid = ee.post("/requests", rfa_body(tlp=tlp, submit=True)).json()["id"]
+    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
+    resp = coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs[helper].pk]})
+    assert resp.status_code == 200, resp.content
+    offer = fed.api(helper).post(f"/requests/{rid}/offers", offer_body()).json()
+    assert ee.post(f"/offers/{offer['id']}/accept").status_code == 200
+    eng: str = ee.get(f"/requests/{rid}").json()["engagement_id"]
+    return eng
+
+
 def later(hours: float) -> datetime:
     return timezone.now() + timedelta(hours=hours)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Federation, offer_body, rfa_body
+from tests.conftest import Federation, accepted_engagement, rfa_body
 from vcisc.audit.models import AuditRecord
 from vcisc.engagements.models import Correlation, Indicator
 
@@ -16,19 +16,6 @@ pytestmark = pytest.mark.django_db
 
 AMBER_2_0 = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 GREEN_1_0 = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
-
-
-def _engagement(fed: Federation, tlp: str, helper: str = "de") -> str:
-    """A request by EE at ``tlp``, routed to ``helper``, whose offer EE accepted."""
-    ee, coord = fed.api("ee"), fed.api("coordinator")
-    rid = ee.post("/requests", rfa_body(tlp=tlp, submit=True)).json()["id"]
-    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
-    resp = coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs[helper].pk]})
-    assert resp.status_code == 200, resp.content
-    offer = fed.api(helper).post(f"/requests/{rid}/offers", offer_body()).json()
-    assert ee.post(f"/offers/{offer['id']}/accept").status_code == 200
-    eng: str = ee.get(f"/requests/{rid}").json()["engagement_id"]
-    return eng
 
 
 def _values(fed: Federation, who: str, eng: str) -> Any:
@@ -41,7 +28,7 @@ def test_participants_add_normalised_indicators_and_only_they_read_them(
     federation: Federation,
 ) -> None:
     fed = federation
-    eng = _engagement(fed, "amber")
+    eng = accepted_engagement(fed, "amber")
     resp = fed.api("de").post(
         f"/engagements/{eng}/indicators", {"value": "hxxps://EVIL[.]example:443/Path?q=1#frag"}
     )
@@ -63,7 +50,7 @@ def test_participants_add_normalised_indicators_and_only_they_read_them(
 
 def test_red_indicators_are_for_named_members_only(federation: Federation) -> None:
     fed = federation
-    eng = _engagement(fed, "red")
+    eng = accepted_engagement(fed, "red")
     resp = fed.api("de").post(
         f"/engagements/{eng}/indicators", {"value": "c2.evil.example", "tlp": "red"}
     )
@@ -79,7 +66,7 @@ def test_red_indicators_are_for_named_members_only(federation: Federation) -> No
 
 def test_each_value_is_held_once_and_bad_values_say_what_is_wrong(federation: Federation) -> None:
     fed = federation
-    eng = _engagement(fed, "green")
+    eng = accepted_engagement(fed, "green")
     de = fed.api("de")
     assert de.post(f"/engagements/{eng}/indicators", {"value": "Evil.Example"}).status_code == 201
     again = de.post(
@@ -98,7 +85,7 @@ def test_a_csv_import_stores_all_or_skips_and_reports_the_bad_rows(
     federation: Federation,
 ) -> None:
     fed = federation
-    eng = _engagement(fed, "green")
+    eng = accepted_engagement(fed, "green")
     content = (
         "type,value,tlp,confidence\n"
         "ipv4,198.51.100.1,green,80\n"
@@ -133,7 +120,7 @@ def test_a_csv_import_stores_all_or_skips_and_reports_the_bad_rows(
 
 def test_free_text_yields_its_indicators(federation: Federation) -> None:
     fed = federation
-    eng = _engagement(fed, "green")
+    eng = accepted_engagement(fed, "green")
     text = (
         "Beacon to hxxp://update-check[.]example[.]com/gate.php from 192.0.2.44; dropper "
         "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f."
@@ -174,7 +161,7 @@ def test_stix_bundles_with_tlp_1_and_2_markings_import_and_a_bad_pattern_is_refu
     federation: Federation,
 ) -> None:
     fed = federation
-    eng = _engagement(fed, "amber")
+    eng = accepted_engagement(fed, "amber")
     api = fed.api("de")
     good = [
         _indicator(1, "[ipv4-addr:value = '203.0.113.9']", AMBER_2_0),
@@ -195,7 +182,7 @@ def test_stix_bundles_with_tlp_1_and_2_markings_import_and_a_bad_pattern_is_refu
 
 def test_a_misp_event_imports_with_its_tlp(federation: Federation) -> None:
     fed = federation
-    eng = _engagement(fed, "amber")
+    eng = accepted_engagement(fed, "amber")
     event = {
         "Event": {
             "uuid": "5a2b3c4d-1e2f-4a3b-9c8d-7e6f5a4b3c2d",
@@ -243,8 +230,8 @@ def test_a_shared_indicator_is_told_only_to_those_who_see_both_engagements(
     federation: Federation,
 ) -> None:
     fed = federation
-    first = _engagement(fed, "amber", helper="de")
-    second = _engagement(fed, "amber", helper="fr")
+    first = accepted_engagement(fed, "amber", helper="de")
+    second = accepted_engagement(fed, "amber", helper="fr")
     fed.api("de").post(f"/engagements/{first}/indicators", {"value": "203.0.113.50"})
     resp = fed.api("fr").post(f"/engagements/{second}/indicators", {"value": "203.0.113.50/32"})
     assert resp.status_code == 201, resp.content
@@ -266,7 +253,7 @@ def test_the_stix_export_validates_and_holds_only_what_the_caller_may_read(
     from stix2validator import ValidationOptions, validate_instance
 
     fed = federation
-    eng = _engagement(fed, "red")
+    eng = accepted_engagement(fed, "red")
     de = fed.api("de")
     resp = de.post(f"/engagements/{eng}/indicators", {"value": "203.0.113.77", "tlp": "green"})
     assert resp.status_code == 201
@@ -297,7 +284,7 @@ def test_the_misp_export_loads_in_pymisp_and_round_trips(federation: Federation)
     from pymisp import MISPEvent
 
     fed = federation
-    eng = _engagement(fed, "amber")
+    eng = accepted_engagement(fed, "amber")
     de = fed.api("de")
     de.post(f"/engagements/{eng}/indicators", {"value": "198.51.100.99", "tlp": "green"})
     de.post(f"/engagements/{eng}/indicators", {"value": "bad.example", "for_detection": False})
@@ -312,7 +299,7 @@ def test_the_misp_export_loads_in_pymisp_and_round_trips(federation: Federation)
     assert "tlp:amber" in {t.name for t in event.tags}
     assert int(event.distribution) <= 1  # AMBER: this community at the widest
     # Back into another engagement: every indicator keeps its value and its TLP.
-    other = _engagement(fed, "amber", helper="fr")
+    other = accepted_engagement(fed, "amber", helper="fr")
     resp = fed.api("fr").post(
         f"/engagements/{other}/indicators/import",
         {"format": "misp", "content": exported},
@@ -339,8 +326,8 @@ def test_a_correlation_is_told_to_exactly_those_who_may_know_both_sides(
     from vcisc.notify.models import OutboxMessage
 
     fed = federation
-    first = _engagement(fed, tlp, helper="de")
-    second = _engagement(fed, tlp, helper="fr")
+    first = accepted_engagement(fed, tlp, helper="de")
+    second = accepted_engagement(fed, tlp, helper="fr")
     value = "shared.evil.example"
     for who, eng in (("de", first), ("fr", second)):
         # (At TLP:RED the offering liaisons may write: they are the engagements' named members.)
@@ -363,7 +350,7 @@ def test_a_red_engagement_is_not_exported_to_misp(federation: Federation) -> Non
     """MISP's narrowest distribution (one organisation) is wider than TLP:RED's named people:
     the export is refused with the reason, never a 500 (found by the leak hunt)."""
     fed = federation
-    eng = _engagement(fed, "red")
+    eng = accepted_engagement(fed, "red")
     resp = fed.api("de").get(f"/engagements/{eng}/export/misp")
     assert resp.status_code == 409 and "STIX" in resp.json()["detail"]
     assert fed.api("de").get(f"/engagements/{eng}/export/stix").status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Federation, offer_body, rfa_body
+from tests.conftest import Federation, accepted_engagement, rfa_body
 from vcisc.cli import main
 from vcisc.federation.models import ApiToken, User
 
@@ -190,13 +190,7 @@ def test_indicators_by_cli_one_and_in_bulk(
     federation: Federation, capsys: Any, tmp_path: Path
 ) -> None:
     fed = federation
-    ee, coord = fed.api("ee"), fed.api("coordinator")
-    rid = ee.post("/requests", rfa_body(tlp="amber", submit=True)).json()["id"]
-    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
-    coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs["de"].pk]})
-    offer = fed.api("de").post(f"/requests/{rid}/offers", offer_body()).json()
-    ee.post(f"/offers/{offer['id']}/accept")
-    eng = ee.get(f"/requests/{rid}").json()["engagement_id"]
+    eng = accepted_engagement(fed, "amber")
     de = "liaison@cert-bund.de.example"
     one = tmp_path / "one.json"
     one.write_text(json.dumps({"value": "hxxp://gate.evil[.]example/x", "tlp": "green"}))

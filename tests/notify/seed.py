@@ -78,6 +78,23 @@ def seed(*, orgs: int, contacts: int, webhook: str, mail_domain: str = "example"
     return Seeded(coordinator.pk, liaison.pk, ids, orgs * contacts)
 
 
+def grid_request(title: str, tlp: str) -> dict[str, Any]:
+    """The fields of the request the notification tests and the benchmarks file."""
+    return {
+        "title": title,
+        "affected_entity": "Grid operator",
+        "description": "Operator workstations encrypted.",
+        "rsit_class": "malicious-code",
+        "rsit_type": "infected-system",
+        "sector": "energy/electricity",
+        "severity": 4,
+        "services_needed": ["incident-response"],
+        "urgency": "immediate",
+        "tlp": tlp,
+        "languages": ["en"],
+    }
+
+
 def route_one(
     seeded: Seeded, *, title: str = "Ransomware on grid SCADA", tlp: str = "green"
 ) -> str:
@@ -88,23 +105,7 @@ def route_one(
 
     liaison = User.objects.get(pk=seeded.liaison_id)
     coordinator = User.objects.get(pk=seeded.coordinator_id)
-    rfa = services.create_rfa(
-        liaison,
-        {
-            "title": title,
-            "affected_entity": "Grid operator",
-            "description": "Operator workstations encrypted.",
-            "rsit_class": "malicious-code",
-            "rsit_type": "infected-system",
-            "sector": "energy/electricity",
-            "severity": 4,
-            "services_needed": ["incident-response"],
-            "urgency": "immediate",
-            "tlp": tlp,
-            "languages": ["en"],
-        },
-        submit=True,
-    )
+    rfa = services.create_rfa(liaison, grid_request(title, tlp), submit=True)
     services.transition(coordinator, rfa.pk, "start-triage")
     services.route(coordinator, rfa.pk, seeded.organisation_ids)
     return str(rfa.pk)

@@ -20,7 +20,7 @@ from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.db import connections
 from taxii2client.v21 import ApiRoot, Collection, Server
 
-from tests.conftest import Federation, offer_body, rfa_body
+from tests.conftest import Federation
 
 
 class Bearer(requests.auth.AuthBase):
@@ -77,16 +77,3 @@ def taxii(live_url: str, federation: Federation) -> Callable[[str], ApiRoot]:
 
 def collection(root: ApiRoot, cid: str) -> Collection:
     return Collection(f"{root.url}collections/{cid}/", conn=root._conn)
-
-
-def engagement(fed: Federation, tlp: str, helper: str = "de") -> str:
-    """A request by EE at ``tlp``, routed to ``helper``, whose offer EE accepted."""
-    ee, coord = fed.api("ee"), fed.api("coordinator")
-    rid = ee.post("/requests", rfa_body(tlp=tlp, submit=True)).json()["id"]
-    coord.post(f"/requests/{rid}/transitions", {"action": "start-triage"})
-    resp = coord.post(f"/requests/{rid}/routes", {"organisations": [fed.orgs[helper].pk]})
-    assert resp.status_code == 200, resp.content
-    offer = fed.api(helper).post(f"/requests/{rid}/offers", offer_body()).json()
-    assert ee.post(f"/offers/{offer['id']}/accept").status_code == 200
-    eng: str = ee.get(f"/requests/{rid}").json()["engagement_id"]
-    return eng

@@ -13,8 +13,8 @@ import pytest
 import requests
 from taxii2client.v21 import ApiRoot, as_pages
 
-from tests.conftest import Federation
-from tests.taxii.conftest import collection, engagement
+from tests.conftest import Federation, accepted_engagement
+from tests.taxii.conftest import collection
 from vcisc.audit.models import AuditRecord
 from vcisc.engagements.models import Indicator
 from vcisc.sharing.taxii.scopes import FEDERATION_SCOPES
@@ -67,7 +67,7 @@ def raw(root: ApiRoot, method: str, path: str, **kw: Any) -> requests.Response:
 def test_discovery_api_root_and_collections_follow_participation(
     taxii: Taxii, federation: Federation
 ) -> None:
-    eng = engagement(federation, "amber")
+    eng = accepted_engagement(federation, "amber")
     de = taxii("de")
     assert de.title == "VCISC" and de.versions == [MEDIA] and de.max_content_length > 0
     titles = {c.id: (c.title, c.can_read, c.can_write) for c in de.collections}
@@ -89,7 +89,7 @@ def test_discovery_api_root_and_collections_follow_participation(
 def test_post_with_status_polling_then_a_paginated_read_with_next(
     taxii: Taxii, federation: Federation
 ) -> None:
-    eng = engagement(federation, "amber")
+    eng = accepted_engagement(federation, "amber")
     de = taxii("de")
     col = collection(de, eng)
     sent = [indicator(n) for n in range(25)]
@@ -200,7 +200,7 @@ def test_every_match_filter(taxii: Taxii, federation: Federation) -> None:
 def test_a_non_participant_sees_neither_the_collection_nor_its_objects(
     taxii: Taxii, federation: Federation
 ) -> None:
-    eng = engagement(federation, "green")
+    eng = accepted_engagement(federation, "green")
     collection(taxii("de"), eng).add_objects(envelope(indicator(1)), wait_for_completion=False)
     missing = str(uuid.uuid4())
     for who in ("fr", "us", "coordinator", "am"):
@@ -224,7 +224,7 @@ def test_a_non_participant_sees_neither_the_collection_nor_its_objects(
 
 
 def test_tlp_red_objects_reach_named_members_only(taxii: Taxii, federation: Federation) -> None:
-    eng = engagement(federation, "amber")
+    eng = accepted_engagement(federation, "amber")
     de = collection(taxii("de"), eng)  # de's liaison is a named member
     red, amber = indicator(1, RED), indicator(2, AMBER)
     de.add_objects(envelope(amber), wait_for_completion=False)
@@ -256,7 +256,7 @@ def test_tlp_red_objects_reach_named_members_only(taxii: Taxii, federation: Fede
 def test_items_added_through_the_api_appear_in_the_collection(
     taxii: Taxii, federation: Federation
 ) -> None:
-    eng = engagement(federation, "amber")
+    eng = accepted_engagement(federation, "amber")
     api = federation.api("ee")
     assert api.post(f"/engagements/{eng}/indicators", {"value": "evil.example"}).status_code == 201
     col = collection(taxii("ee"), eng)
