@@ -568,7 +568,7 @@ def _engagement_rows() -> list[Row]:
     from vcisc.engagements import services
 
     group = "Engagement workspace"
-    open_for_work = f"request {_states(services._OPEN_STATES)}"
+    open_for_work = f"request {_states(services.OPEN_STATES)}"
     work = _cells(Verdict.HIDDEN, allowed=_WORKERS, forbidden=("coordinator",))
     red = _cells(
         Verdict.HIDDEN,

@@ -159,16 +159,25 @@ def correlations_visible(user: User, engagement: Engagement) -> list[dict[str, A
     rows = Correlation.objects.filter(first_id__in=list(mine)) | Correlation.objects.filter(
         second_id__in=list(mine)
     )
-    found = []
+    pairs = []
+    elsewhere: dict[UUID, tuple[Engagement, list[UUID]]] = {}
     for corr in rows.select_related("first__engagement__rfa", "second__engagement__rfa"):
         here, there = (
             (corr.first, corr.second) if corr.first_id in mine else (corr.second, corr.first)
         )
+        pairs.append((corr, here, there))
+        elsewhere.setdefault(there.engagement_id, (there.engagement, []))[1].append(there.pk)
+    # The other side is read through the same rule as this one, once per other engagement.
+    readable: set[UUID] = set()
+    for other, ids in elsewhere.values():
+        readable.update(
+            indicators_visible(user, other).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    found = []
+    for corr, here, there in pairs:
+        if there.pk not in readable:
+            continue
         other = there.engagement
-        if authz.engagement_access(user, other) is not authz.Access.CONTENT:
-            continue
-        if not authz.item_visible(user, other, there.tlp):
-            continue
         found.append(
             {
                 "indicator_id": here.pk,

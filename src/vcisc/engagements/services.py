@@ -32,6 +32,7 @@ from vcisc.federation.models import Role, User
 from vcisc.tlp import Tlp
 
 __all__ = [
+    "OPEN_STATES",
     "add_member",
     "add_note",
     "add_participant",
@@ -44,7 +45,8 @@ __all__ = [
 
 Item = TypeVar("Item", Task, Note, SituationReport)
 
-_OPEN_STATES = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
+#: The request states in which the engagement takes work (API, console, TAXII alike).
+OPEN_STATES = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -110,7 +112,7 @@ def _workspace(actor: User, engagement_id: UUID, *, writable: bool = True) -> En
         raise Forbidden("only participants work in the engagement")
     if not (actor.has_role(Role.LIAISON) or actor.has_role(Role.ANALYST)):
         raise Forbidden("this needs the liaison or analyst role")
-    if writable and eng.rfa.state not in _OPEN_STATES:
+    if writable and eng.rfa.state not in OPEN_STATES:
         raise Conflict(
             f"the engagement is not open for work (request is {eng.rfa.state})",
             state=eng.rfa.state,

@@ -652,8 +652,6 @@ def offer_act(request: HttpRequest, offer_id: UUID, action: str) -> HttpResponse
 
 # --- engagement workspace -----------------------------------------------------------------------
 
-_WORKSPACE_OPEN = (RfaState.OFFER_ACCEPTED, RfaState.ACTIVE, RfaState.REPORTING)
-
 
 def _visible_engagement(user: User, engagement_id: UUID) -> Engagement:
     try:
@@ -727,7 +725,7 @@ def _render_engagement(
             sitreps=items(SituationReport),
             review=review if review and authz.item_visible(user, eng, review.tlp) else None,
         )
-        writes = rfa.state in _WORKSPACE_OPEN and (
+        writes = rfa.state in workspace.OPEN_STATES and (
             user.has_role(Role.LIAISON) or user.has_role(Role.ANALYST)
         )
         if writes:

@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from vcisc import authz
 from vcisc.engagements.models import Engagement, Participant
+from vcisc.engagements.services import OPEN_STATES
 from vcisc.federation.models import Role, User
 from vcisc.tlp import Tlp
 
@@ -37,7 +38,6 @@ FEDERATION_SCOPES: dict[UUID, Tlp] = {
     uuid.UUID("5f1e0c55-7c1b-4d5e-9a51-0c1ea70c1ea7"): Tlp.CLEAR,
     uuid.UUID("5f1e0c55-7c1b-4d5e-9a51-000000009eee"): Tlp.GREEN,
 }
-_OPEN = ("offer-accepted", "active", "reporting")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _engagement(user: User, eng: Engagement) -> Collection:
         title=f"Engagement {eng.rfa.reference}",
         description="Indicators and workspace items of the engagement you take part in.",
         can_read=True,
-        can_write=_writer(user) and eng.rfa.state in _OPEN,
+        can_write=_writer(user) and eng.rfa.state in OPEN_STATES,
         engagement=eng,
         row_filter=authz.item_filter(user, eng),
     )
