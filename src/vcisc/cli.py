@@ -286,7 +286,6 @@ def cmd_expire(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    import logging
     import signal
 
     from django.conf import settings
@@ -303,10 +302,6 @@ def cmd_worker(args: argparse.Namespace) -> None:
             raise SystemExit("vcisc: --concurrency must be between 1 and 2000")
         overrides["concurrency"] = args.concurrency
     ws = WorkerSettings.from_config(settings.CONFIG, **overrides)
-    # One line per HTTP request at INFO is noise at a hundred webhooks a second; outcomes are
-    # in the outbox, dead letters are logged as warnings.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     worker = Worker(ws)
     mail = (
         f"e-mail via {ws.smtp.host}:{ws.smtp.port} ({ws.smtp.security})"
