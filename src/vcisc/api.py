@@ -19,6 +19,7 @@ from vcisc.engagements.api import router as engagements_router
 from vcisc.errors import DomainError
 from vcisc.federation.api import router as federation_router
 from vcisc.federation.services import TokenRejected, authenticate_token
+from vcisc.feeds.api import router as feeds_router
 from vcisc.http import AUTH, RateLimited
 
 __all__ = ["api"]
@@ -55,6 +56,7 @@ api = NinjaAPI(
 api.add_router("/", federation_router)
 api.add_router("/", assistance_router)
 api.add_router("/", engagements_router)
+api.add_router("/", feeds_router)
 
 
 @api.exception_handler(DomainError)

@@ -696,6 +696,105 @@ def _import_indicators(user: Any, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_feed(args: argparse.Namespace) -> None:
+    """``vcisc feed``: the federation's MISP feeds (list, add, pull, import, enable, disable)."""
+    from vcisc.feeds import services
+
+    user = _as(args.as_user)
+    if args.op == "list":
+        for feed in services.visible_feeds(user):
+            pulled = f"{feed.pulled_at:%Y-%m-%d %H:%M}" if feed.pulled_at else "never"
+            state = "" if feed.enabled else " (disabled)"
+            print(
+                f"{feed.pk} {feed.name:30} {feed.tlp:6} {feed.events:6} events "
+                f"{feed.indicators:8} indicators  pulled {pulled}{state}  {feed.url}"
+            )
+        return
+    if args.op == "add":
+        if not args.name or not args.tlp:
+            raise SystemExit("vcisc: feed add needs --name and --tlp clear|green")
+        data = {"name": args.name, "tlp": args.tlp, "url": args.url, "provider": args.provider}
+        feed = services.create_feed(user, data)
+        print(f"feed {feed.pk} {feed.name} added")
+        return
+    feed = _feed(user, args.feed)
+    if args.op in ("enable", "disable"):
+        services.set_enabled(user, feed.pk, args.op == "enable")
+        print(f"feed {feed.name} {args.op}d")
+        return
+    _pull_or_import(user, feed, args)
+
+
+def _feed(user: Any, value: str | None) -> Any:
+    from vcisc.errors import NotFound
+    from vcisc.feeds import services
+
+    if not value:
+        raise SystemExit("vcisc: name the feed (its id or name)")
+    try:
+        return services.get_feed(user, UUID(value))
+    except ValueError:
+        found = services.visible_feeds(user).filter(name=value).first()
+        if found is None:
+            raise NotFound(f"no feed {value!r}") from None
+        return found
+
+
+def _pull_or_import(user: Any, feed: Any, args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vcisc.engagements.indicators import ImportRejected
+    from vcisc.feeds import services
+    from vcisc.sharing.reports import ImportMode
+
+    mode = ImportMode.SKIP_INVALID if args.skip_invalid else ImportMode.ATOMIC
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, disable=args.quiet, transient=True) as bar:
+        task = bar.add_task(f"{args.op} {feed.name}", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        try:
+            if args.op == "pull":
+                # A public feed is pulled skipping (and reporting) what is invalid, unless --strict.
+                mode = ImportMode.ATOMIC if args.strict else ImportMode.SKIP_INVALID
+                result = services.pull_feed(user, feed.pk, mode=mode, progress=step)
+            else:
+                if not args.dir:
+                    raise SystemExit("vcisc: feed import needs --dir (manifest.json and events)")
+                folder = Path(args.dir)
+                manifest_file = folder / "manifest.json"
+                if not manifest_file.is_file():
+                    raise SystemExit(f"vcisc: {manifest_file} is not there")
+                manifest = manifest_file.read_bytes()
+                try:
+                    total = len(json.loads(manifest))
+                except (ValueError, TypeError):
+                    total = 0  # the importer says what is wrong with it
+                done = 0
+
+                def load(event_uuid: str) -> bytes | None:
+                    nonlocal done
+                    done += 1
+                    step(done, total)
+                    path = folder / f"{event_uuid}.json"
+                    return path.read_bytes() if path.is_file() else None
+
+                result = services.import_feed_content(user, feed.pk, manifest, load, mode=mode)
+        except ImportRejected as exc:
+            _print(exc.extra["report"])
+            print(f"vcisc: feed rejected, nothing changed: {exc.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+    for problem in (*result.report.errors, *result.report.warnings):
+        print(f"  {problem}", file=sys.stderr)
+    print(
+        f"feed {feed.name}: {result.events} event(s), {result.indicators} indicator(s); "
+        f"{result.matches} new match(es) with engagements; "
+        f"{len(result.report.skipped)} problem(s) skipped"
+    )
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 
@@ -879,6 +978,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="import: skip invalid objects and report them (default: reject the whole import)",
     )
     s.set_defaults(fn=cmd_engagement)
+
+    s = sub.add_parser("feed", help="federation MISP feeds, acting as a user")
+    s.add_argument("op", choices=["list", "add", "pull", "import", "enable", "disable"])
+    s.add_argument("feed", nargs="?", help="the feed's id or name (pull, import, enable, disable)")
+    s.add_argument("--as", dest="as_user", required=True)
+    s.add_argument("--name", help="add: the feed's name")
+    s.add_argument("--tlp", choices=["clear", "green"], help="add: the feed's marking")
+    s.add_argument("--url", default="", help="add: the feed's base URL (to pull from)")
+    s.add_argument("--provider", default="", help="add: who publishes the feed")
+    s.add_argument("--dir", help="import: a folder holding manifest.json and <uuid>.json files")
+    s.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import: skip invalid events and attributes, and report them (pull does by default)",
+    )
+    s.add_argument("--strict", action="store_true", help="pull: reject the whole feed on an error")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_feed)
     return p
 
 

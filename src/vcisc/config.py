@@ -214,6 +214,12 @@ class VciscConfig(BaseModel):
         default_factory=list,
         description="Networks webhooks may reach although they are not public (CIDR list).",
     )
+    feed_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        le=2**34,
+        description="Largest file (manifest or event) read from a MISP feed.",
+    )
     email_tlp_ceiling: str = "green"
     pgp_email_tlp_ceiling: str = "amber+strict"
     webhook_tlp_ceiling: str = "amber"

@@ -909,6 +909,51 @@ def _delivery_rows() -> list[Row]:
     return rows
 
 
+def _feed_rows() -> list[Row]:
+    """Federation feeds: read by members and partners, managed by the secretariat."""
+    group = "Federation feeds"
+    manage = _cells(Verdict.FORBIDDEN, allowed=("coordinator", "admin"))
+    # An observer finds no feed at all (404), as for a missing id.
+    manage_one = _cells(Verdict.FORBIDDEN, allowed=("coordinator", "admin"), hidden=("observer",))
+    return [
+        Row(
+            key="read.feeds",
+            group=group,
+            title="See the federation feeds and their indicators",
+            via="`GET /feeds`, `GET /feeds/{id}/indicators`",
+            when="",
+            cells=_cells(Verdict.ALLOWED, forbidden=("observer",)),
+        ),
+        Row(
+            key="feed.create",
+            group=group,
+            title="Add a feed",
+            via="`create_feed`",
+            when="",
+            cells=manage,
+            covers=_svc("feeds", "create_feed"),
+        ),
+        Row(
+            key="feed.update",
+            group=group,
+            title="Enable or disable a feed",
+            via="`set_enabled`",
+            when="",
+            cells=manage_one,
+            covers=_svc("feeds", "set_enabled"),
+        ),
+        Row(
+            key="feed.import",
+            group=group,
+            title="Pull a feed from its URL, or upload its files",
+            via="`pull_feed`, `import_feed_content`",
+            when="",
+            cells=manage_one,
+            covers=_svc("feeds", "pull_feed", "import_feed_content"),
+        ),
+    ]
+
+
 def _account_rows() -> list[Row]:
     group = "Accounts and tokens"
     all_but_admin = tuple(k for k in _KEYS if k != "admin")
@@ -982,6 +1027,7 @@ def matrix() -> Matrix:
         + _read_rows()
         + _directory_rows()
         + _delivery_rows()
+        + _feed_rows()
         + _account_rows()
     )
     # Order the groups as a reader meets them: the directory and accounts after the story.
@@ -992,6 +1038,7 @@ def matrix() -> Matrix:
         "Reading requests, offers and engagements",
         "Directory",
         "Notification delivery",
+        "Federation feeds",
         "Accounts and tokens",
     ]
     rows.sort(key=lambda r: order.index(r.group))

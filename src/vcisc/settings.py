@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "vcisc.assistance",
     "vcisc.engagements",
     "vcisc.sharing.taxii",
+    "vcisc.feeds",
     "vcisc.notify",
     "vcisc.core",
     "vcisc.web",

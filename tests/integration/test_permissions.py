@@ -684,6 +684,54 @@ def _replay(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
 PREPARE.update({"delivery.remove_contact_key": _keys_on_contacts, "delivery.replay": _dead_letter})
 
 
+# --- federation feeds ---------------------------------------------------------------------------
+
+
+def _a_feed(scn: Scenario) -> None:
+    from vcisc.feeds import services as feeds
+
+    feeds.create_feed(scn.fed.users["coordinator"], {"name": "Probe feed", "tlp": "green"})
+
+
+def _probe_feed() -> UUID:
+    from vcisc.feeds.models import Feed
+
+    return Feed.objects.get(name="Probe feed").pk
+
+
+@writes("feed.create")
+def _create_feed(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    from vcisc.feeds import services as feeds
+
+    return lambda: feeds.create_feed(scn.users[p], {"name": f"{p} feed", "tlp": "clear"})
+
+
+@writes("feed.update")
+def _disable_feed(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    from vcisc.feeds import services as feeds
+
+    return lambda: feeds.set_enabled(scn.users[p], _probe_feed(), False)
+
+
+@writes("feed.import")
+def _import_feed(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
+    from vcisc.feeds import services as feeds
+
+    return lambda: feeds.import_feed_content(scn.users[p], _probe_feed(), {}, lambda _: None)
+
+
+@reads("read.feeds")
+def _see_feeds(scn: Scenario, p: str) -> Verdict:
+    listed = scn.apis[p].get("/feeds")
+    if listed.status_code == 200:
+        assert [f["name"] for f in listed.json()] == ["Probe feed"]
+        return _status(scn.apis[p].get(f"/feeds/{_probe_feed()}/indicators"))
+    return _status(listed)
+
+
+PREPARE.update({k: _a_feed for k in ("feed.update", "feed.import", "read.feeds")})
+
+
 # --- reads (through the API) --------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ from django.test.client import ClientHandler
 from tests.leak.build import MISSING_CODE, Built
 from tests.leak.routes import Route
 from tests.leak.world import NOT_FOR_LOGS, Kind, Person, View, World
+from vcisc.engagements.exports import misp_event_uuid
 
 __all__ = ["MISSING_ID", "MISSING_UUID", "Checker", "Finding", "missing_id", "post_only_routes"]
 
@@ -56,7 +57,7 @@ MISSING_ID = 2_147_483_647
 #: Request-domain objects are keyed by UUIDs (vcisc.ids): their missing ids are UUIDs too, so
 #: that "missing" and "hidden" go through the same route converter and the same lookup.
 MISSING_UUID = UUID("7fffffff-ffff-7fff-bfff-ffffffffffff")
-UUID_KINDS = frozenset({"rfa", "offer", "engagement", "task"})
+UUID_KINDS = frozenset({"rfa", "offer", "engagement", "task", "misp_event"})
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -220,6 +221,7 @@ class Checker:
             "user": sorted(w.people),
             "nation": sorted(w.nations),
             "token": sorted(w.tokens),
+            "misp_event": sorted(str(misp_event_uuid(e)) for e in w.engagements),
         }
         return ids
 
@@ -244,6 +246,10 @@ class Checker:
             return not view.knows_offer_id(w.offers[value])
         if kind == "user" and value in w.people:
             return value not in view.known_people
+        if kind == "misp_event":
+            for eng_id, eng in w.engagements.items():
+                if str(misp_event_uuid(eng_id)) == value:
+                    return not view.sees_engagement(eng)
         return None
 
     def values(self, view: View, route: Route, name: str, kind: str) -> list[list[Any]]:

@@ -51,6 +51,10 @@ PARAM_KINDS: dict[str, str] = {
     # TAXII 2.1: an engagement's collection has the engagement's id (federation collections
     # have fixed ids and no request content; tests/taxii covers them).
     "collection_id": "engagement",
+    # The MISP feed VCISC serves: one event per engagement, named by misp_event_uuid.
+    "event_uuid": "misp_event",
+    # Federation feeds hold no request content (tests/feeds covers who reads them).
+    "feed_id": "model:feeds.feed",
 }
 
 

@@ -336,6 +336,7 @@ class ImportOut(Schema):
     created: int
     duplicates: int
     correlations: int
+    feed_matches: int = 0
     report: dict[str, Any]
 
 
@@ -373,6 +374,7 @@ def import_indicators(request: HttpRequest, eng_id: UUID, body: ImportIn) -> Sta
             "created": len(result.created),
             "duplicates": result.duplicates,
             "correlations": result.correlations,
+            "feed_matches": result.feed_matches,
             "report": indicators.report_out(report),
         },
     )
@@ -383,6 +385,26 @@ def list_correlations(request: HttpRequest, eng_id: UUID) -> list[dict[str, Any]
     """This engagement's indicators also seen in another engagement the caller may read."""
     user = user_of(request)
     return indicators.correlations_visible(user, authz.get_engagement(user, eng_id))
+
+
+class FeedMatchOut(Schema):
+    indicator_id: UUID
+    type: str
+    value: str
+    feed_id: UUID
+    feed: str
+    event_uuid: UUID
+    event_info: str
+    created_at: datetime
+
+
+@router.get("/engagements/{eng_id}/feed-matches", response=list[FeedMatchOut])
+def list_feed_matches(request: HttpRequest, eng_id: UUID) -> list[dict[str, Any]]:
+    """This engagement's indicators (those the caller may read) also in a federation feed."""
+    from vcisc.feeds.services import feed_matches_visible
+
+    user = user_of(request)
+    return feed_matches_visible(user, authz.get_engagement(user, eng_id))
 
 
 @router.get("/engagements/{eng_id}/export/stix", response=dict[str, Any])

@@ -164,6 +164,11 @@ def stix_objects(eng: Engagement, *, items: Q) -> list[dict[str, Any]]:
     return list(bundle["objects"])
 
 
+def misp_event_uuid(engagement_id: UUID) -> uuid.UUID:
+    """The uuid :func:`misp_event` gives the engagement's event (stable, reveals nothing)."""
+    return uuid.uuid5(_minter().namespace, f"misp-event\x00{engagement_id}")
+
+
 def misp_event(user: User, engagement_id: UUID) -> dict[str, Any]:
     """The engagement's indicators as one MISP event (MISP core format), ``tlp:`` tags and a
     distribution never wider than the TLP allows."""

@@ -35,6 +35,7 @@ from vcisc.engagements.models import (
 from vcisc.engagements.services import _check_tlp, _timeline, _workspace
 from vcisc.errors import Conflict, Invalid
 from vcisc.federation.models import User
+from vcisc.feeds.services import match_new_indicators
 from vcisc.sharing.observables import InvalidObservable, Observable, guess_type, normalise
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
 from vcisc.tlp import Tlp, strictest
@@ -108,6 +109,8 @@ class AddResult:
     created: list[Indicator] = field(default_factory=list)
     duplicates: int = 0
     correlations: int = 0
+    #: New matches with federation feeds (vcisc.feeds).
+    feed_matches: int = 0
 
 
 def digest_of(observable: Observable) -> str:
@@ -250,6 +253,7 @@ def add_indicators(
         pairs = _correlate(eng, created, now)
         result.correlations = len(pairs)
         _tell(eng, pairs, now)
+        result.feed_matches = match_new_indicators(created, now)
         if len(created) == 1:
             audit(actor, "indicator.create", created[0], now=now, after=snapshot(created[0]))
         elif created:

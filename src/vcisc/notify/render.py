@@ -39,6 +39,7 @@ _HEADLINES = {
     "deadline.escalated": "a deadline was breached and escalated to you",
     "indicator.correlated": "an indicator is also in another engagement you take part in",
     "engagements.related": "two engagements share indicators",
+    "indicator.in_feed": "an indicator of an engagement you take part in is in a federation feed",
 }
 
 

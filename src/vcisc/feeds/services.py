@@ -1,0 +1,451 @@
+"""Federation feeds: who may read and manage them, importing a MISP feed, matching engagements.
+
+Every member and partner of the federation (not observers) reads the feeds: they hold
+TLP:CLEAR and TLP:GREEN material only, so an event marked stricter than its feed is refused at
+import — never widened. The secretariat's coordinators and the operators (admin role) add
+feeds and pull them.
+
+An import replaces the feed's indicators as a whole, in one transaction: a feed is what its
+manifest lists now. Then every engagement indicator with a value of the feed is matched
+(:class:`FeedMatch`), and so is every indicator added to an engagement later
+(:func:`match_new_indicators`, called by ``add_indicators``). A match is shown to whoever may
+read the engagement's indicator, and the engagement's participant organisations are told —
+unless the indicator is TLP:RED, which goes to named people only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from vcisc import authz
+from vcisc.audit.log import audit, snapshot
+from vcisc.engagements.models import Engagement, Indicator, Participant
+from vcisc.errors import Forbidden, Invalid, NotFound
+from vcisc.federation.models import Organisation, User
+from vcisc.feeds.models import FEED_TLPS, Feed, FeedIndicator, FeedMatch
+from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
+from vcisc.tlp import Tlp, parse_tlp
+
+__all__ = [
+    "FeedResult",
+    "create_feed",
+    "feed_matches_visible",
+    "get_feed",
+    "import_feed_content",
+    "match_new_indicators",
+    "may_manage_feeds",
+    "may_read_feeds",
+    "pull_feed",
+    "set_enabled",
+    "visible_feeds",
+]
+
+_BATCH = 500
+#: How many digests one look-up statement carries.
+_LOOKUP = 5_000
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    feed: Feed
+    report: ImportReport
+    events: int
+    indicators: int
+    matches: int
+
+
+def may_read_feeds(user: User) -> bool:
+    """Members, partners and the secretariat; not observers (the federation collections' rule)."""
+    from vcisc.sharing.taxii.scopes import federation_reader
+
+    return federation_reader(user)
+
+
+def may_manage_feeds(user: User) -> bool:
+    return may_read_feeds(user) and (authz.is_coordinator(user) or authz.is_admin(user))
+
+
+def visible_feeds(user: User) -> QuerySet[Feed]:
+    if not may_read_feeds(user):
+        raise Forbidden("feeds are shared with the federation's members and partners only")
+    return Feed.objects.all()
+
+
+def get_feed(user: User, feed_id: UUID) -> Feed:
+    feed = Feed.objects.filter(pk=feed_id).first() if may_read_feeds(user) else None
+    if feed is None:
+        raise NotFound(f"no feed {feed_id}")
+    return feed
+
+
+def _manager(user: User, feed_id: UUID | None = None) -> Feed | None:
+    feed = get_feed(user, feed_id) if feed_id is not None else None
+    if not may_manage_feeds(user):
+        raise Forbidden("only secretariat coordinators and operators manage feeds")
+    return feed
+
+
+def create_feed(actor: User, data: Mapping[str, Any], *, now: datetime | None = None) -> Feed:
+    """A new feed: ``name``, ``tlp`` (clear or green), optionally ``provider`` and ``url``."""
+    from django.conf import settings
+
+    from vcisc.notify.addresses import UrlRejected, check_webhook_url
+    from vcisc.notify.policy import parse_networks
+
+    _manager(actor)
+    now = now or timezone.now()
+    name = str(data.get("name") or "").strip()
+    if not name or len(name) > 120:
+        raise Invalid("name", "a name of 1 to 120 characters")
+    try:
+        tlp = parse_tlp(str(data.get("tlp") or ""))
+    except ValueError:
+        tlp = None
+    if tlp not in FEED_TLPS:
+        raise Invalid(
+            "tlp", "clear or green: a feed is shared federation-wide (AMBER and RED never are)"
+        )
+    url = str(data.get("url") or "").strip()
+    if url:
+        if len(url) > 500:
+            raise Invalid("url", "at most 500 characters")
+        try:
+            check_webhook_url(url, parse_networks(settings.CONFIG.webhook_allowed_networks))
+        except UrlRejected as exc:
+            raise Invalid("url", f"the feed URL {exc}") from None
+    provider = str(data.get("provider") or "").strip()
+    if len(provider) > 200:
+        raise Invalid("provider", "at most 200 characters")
+    with transaction.atomic():
+        if Feed.objects.filter(name=name).exists():
+            raise Invalid("name", f"a feed named {name!r} already exists")
+        feed = Feed.objects.create(
+            name=name, provider=provider, url=url, tlp=tlp.value, added_by=actor, created_at=now
+        )
+        audit(actor, "feed.create", feed, now=now, after=snapshot(feed))
+    return feed
+
+
+def set_enabled(actor: User, feed_id: UUID, enabled: bool, *, now: datetime | None = None) -> Feed:
+    now = now or timezone.now()
+    with transaction.atomic():
+        feed = _manager(actor, feed_id)
+        assert feed is not None
+        feed = Feed.objects.select_for_update().get(pk=feed.pk)
+        before = snapshot(feed)
+        feed.enabled = enabled
+        feed.save(update_fields=["enabled"])
+        audit(actor, "feed.update", feed, now=now, before=before, after=snapshot(feed))
+    return feed
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def pull_feed(
+    actor: User,
+    feed_id: UUID,
+    *,
+    mode: ImportMode = ImportMode.SKIP_INVALID,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> FeedResult:
+    """Fetch the feed from its URL (manifest, then each event) and import it."""
+    from vcisc.feeds.fetch import FeedFetcher, FeedFetchError
+
+    feed = _manager(actor, feed_id)
+    assert feed is not None
+    if not feed.url:
+        raise Invalid("url", f"feed {feed.name!r} has no URL to pull from; upload it instead")
+    if not feed.enabled:
+        raise Invalid("enabled", f"feed {feed.name!r} is disabled")
+    try:
+        fetcher = FeedFetcher(feed.url)
+    except FeedFetchError as exc:
+        raise Invalid("url", str(exc)) from None
+    try:
+        manifest = fetcher.get("manifest.json")
+        if manifest is None:
+            raise Invalid("url", f"{feed.url}/manifest.json is not there (HTTP 404)")
+        total = _manifest_size(manifest)
+        done = 0
+
+        def load(event_uuid: str) -> bytes | None:
+            nonlocal done
+            body = fetcher.get(f"{event_uuid}.json")
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            return body
+
+        return import_feed_content(actor, feed.pk, manifest, load, mode=mode, now=now)
+    except FeedFetchError as exc:
+        raise Invalid("url", str(exc)) from None
+    finally:
+        fetcher.close()
+
+
+def _manifest_size(manifest: bytes) -> int:
+    import json
+
+    try:
+        parsed = json.loads(manifest)
+    except ValueError:
+        return 0
+    return len(parsed) if isinstance(parsed, dict) else 0
+
+
+def import_feed_content(
+    actor: User,
+    feed_id: UUID,
+    manifest: bytes | str | Mapping[str, Any],
+    load_event: Callable[[str], bytes | str | None],
+    *,
+    mode: ImportMode = ImportMode.ATOMIC,
+    now: datetime | None = None,
+) -> FeedResult:
+    """Read a MISP feed (``manifest`` and the events ``load_event(uuid)`` returns) and make it
+    the feed's content; reject it all, or skip and report what is invalid (``mode``)."""
+    from vcisc.engagements.indicators import ImportRejected, digest64_of, digest_of
+    from vcisc.sharing.misp.importer import import_feed
+
+    feed = _manager(actor, feed_id)
+    assert feed is not None
+    ceiling = Tlp(feed.tlp)
+    read = import_feed(manifest, load_event, default_tlp=ceiling, mode=mode)
+    errors = list(read.report.errors)
+    rows: dict[tuple[str, str], FeedIndicator] = {}
+    kept_events = 0
+    for index, event in enumerate(read.events):
+        if event.report.rejected:
+            continue
+        kept_events += 1
+        event_uuid = UUID(str(event.event_uuid))
+        for item in event.indicators:
+            if item.tlp.rank > ceiling.rank:
+                errors.append(
+                    ObjectProblem(
+                        index,
+                        str(event_uuid),
+                        f"attribute #{item.index} is {item.tlp.label}, stricter than the feed's "
+                        f"{ceiling.label}: a feed is read federation-wide, so it is not imported",
+                    )
+                )
+                continue
+            digest = digest_of(item.observable)
+            key = (str(event_uuid), digest)
+            if key in rows:
+                continue
+            rows[key] = FeedIndicator(
+                feed=feed,
+                event_uuid=event_uuid,
+                event_info=(event.info or "")[:500],
+                attribute_uuid=_uuid_or_none(item.attribute_uuid),
+                type=item.observable.type.value,
+                value=item.observable.value,
+                correlation_key=str(item.observable.correlation_key),
+                correlation_digest=digest,
+                correlation_digest64=digest64_of(digest),
+                tlp=item.tlp.value,
+                for_detection=item.to_ids,
+                first_seen=parse_datetime(item.first_seen) if item.first_seen else None,
+                last_seen=parse_datetime(item.last_seen) if item.last_seen else None,
+                comment=item.comment[:5000],
+            )
+    report = ImportReport(
+        mode=mode,
+        seen=read.report.seen,
+        accepted=kept_events,
+        errors=tuple(errors),
+        warnings=read.report.warnings,
+        fatal=read.report.fatal,
+        skipped=tuple(errors) if mode is ImportMode.SKIP_INVALID else (),
+    )
+    if report.rejected:
+        raise ImportRejected(report)
+    from vcisc.engagements.indicators import report_out
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        feed = Feed.objects.select_for_update().get(pk=feed.pk)
+        FeedIndicator.objects.filter(feed=feed).delete()
+        created = list(rows.values())
+        for start in range(0, len(created), _BATCH):
+            FeedIndicator.objects.bulk_create(created[start : start + _BATCH])
+        feed.pulled_at = now
+        feed.events = kept_events
+        feed.indicators = len(created)
+        outcome = report_out(report)
+        # The counts and the first problems: the whole report went back to the caller.
+        for part in ("errors", "warnings", "skipped"):
+            outcome[part] = outcome[part][:50]
+        feed.last_report = outcome
+        feed.save(update_fields=["pulled_at", "events", "indicators", "last_report"])
+        matches = _match_feed(feed, created, now)
+        audit(
+            actor,
+            "feed.import",
+            feed,
+            now=now,
+            after={
+                "events": kept_events,
+                "indicators": len(created),
+                "skipped": len(report.skipped),
+                "matches": matches,
+                "values_sha256": hashlib.sha256(
+                    "\n".join(sorted(d for _, d in rows)).encode()
+                ).hexdigest(),
+            },
+        )
+    return FeedResult(feed, report, kept_events, len(created), matches)
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def _lookup(model: Any, digests: Mapping[str, int], **filters: Any) -> list[Any]:
+    """Rows of ``model`` whose ``correlation_digest`` is a key of ``digests`` (probed by the
+    64-bit prefix index, confirmed by the full digest)."""
+    probes = sorted(set(digests.values()))
+    found = []
+    for start in range(0, len(probes), _LOOKUP):
+        chunk = probes[start : start + _LOOKUP]
+        for row in model.objects.filter(correlation_digest64__in=chunk, **filters):
+            if row.correlation_digest in digests:
+                found.append(row)
+    return found
+
+
+def _match_feed(feed: Feed, rows: Sequence[FeedIndicator], now: datetime) -> int:
+    """Match the feed's (new) content against every engagement's indicators."""
+    by_digest: dict[str, FeedIndicator] = {}
+    for row in rows:
+        by_digest.setdefault(row.correlation_digest, row)
+    held = _lookup(Indicator, {d: r.correlation_digest64 for d, r in by_digest.items()})
+    return _record(feed_rows=[(i, feed, by_digest[i.correlation_digest]) for i in held], now=now)
+
+
+def match_new_indicators(created: Sequence[Indicator], now: datetime) -> int:
+    """Match indicators just added to an engagement against every enabled feed."""
+    if not created or not Feed.objects.filter(enabled=True, indicators__gt=0).exists():
+        return 0
+    by_digest = {i.correlation_digest: i for i in created}
+    found = _lookup(
+        FeedIndicator,
+        {d: i.correlation_digest64 for d, i in by_digest.items()},
+        feed__enabled=True,
+    )
+    feeds = Feed.objects.in_bulk({r.feed_id for r in found})
+    pairs: dict[tuple[UUID, UUID], FeedIndicator] = {}
+    for row in found:
+        pairs.setdefault((by_digest[row.correlation_digest].pk, row.feed_id), row)
+    return _record(
+        feed_rows=[
+            (by_digest[row.correlation_digest], feeds[row.feed_id], row) for row in pairs.values()
+        ],
+        now=now,
+    )
+
+
+def _record(*, feed_rows: Iterable[tuple[Indicator, Feed, FeedIndicator]], now: datetime) -> int:
+    """Store the matches not yet known, and tell the engagements' organisations of them."""
+    candidates = list(feed_rows)
+    if not candidates:
+        return 0
+    known = set(
+        FeedMatch.objects.filter(
+            indicator_id__in=[i.pk for i, _, _ in candidates],
+            feed_id__in={f.pk for _, f, _ in candidates},
+        ).values_list("indicator_id", "feed_id")
+    )
+    fresh = [
+        FeedMatch(
+            indicator=indicator,
+            feed=feed,
+            correlation_key=row.correlation_key,
+            event_uuid=row.event_uuid,
+            event_info=row.event_info,
+            created_at=now,
+        )
+        for indicator, feed, row in candidates
+        if (indicator.pk, feed.pk) not in known
+    ]
+    for start in range(0, len(fresh), _BATCH):
+        FeedMatch.objects.bulk_create(fresh[start : start + _BATCH], ignore_conflicts=True)
+    _tell(fresh, now)
+    return len(fresh)
+
+
+def _tell(matches: Sequence[FeedMatch], now: datetime) -> None:
+    """One notification per engagement and feed to each participant organisation, marked with
+    the strictest TLP of the indicators it names; TLP:RED indicators are named to no desk."""
+    from vcisc.notify.outbox import queue_correlation
+    from vcisc.tlp import strictest
+
+    groups: dict[tuple[UUID, UUID], list[FeedMatch]] = {}
+    for match in matches:
+        if Tlp(match.indicator.tlp) is Tlp.RED:
+            continue
+        groups.setdefault((match.indicator.engagement_id, match.feed_id), []).append(match)
+    for (engagement_id, _), found in groups.items():
+        eng = Engagement.objects.select_related("rfa").get(pk=engagement_id)
+        feed = found[0].feed
+        marking = strictest(Tlp(m.indicator.tlp) for m in found)
+        values = sorted({m.indicator.value for m in found})
+        shown = ", ".join(values[:20]) + (
+            f" and {len(values) - 20} more" if len(values) > 20 else ""
+        )
+        orgs = Participant.objects.filter(engagement=eng).values_list("organisation", flat=True)
+        for org in Organisation.objects.filter(pk__in=list(orgs), active=True):
+            queue_correlation(
+                eng.rfa,
+                org,
+                subject=f"[{marking.label}] {eng.rfa.reference}: {len(values)} indicator(s) "
+                f"in feed {feed.name}",
+                body=f"The engagement {eng.rfa.reference} holds indicators also in the "
+                f"federation feed {feed.name}: {shown}.",
+                payload={"reference": eng.rfa.reference, "feed": feed.name, "values": values[:100]},
+                tlp=marking,
+                now=now,
+                kind="indicator.in_feed",
+            )
+
+
+def feed_matches_visible(user: User, engagement: Engagement) -> list[dict[str, Any]]:
+    """This engagement's indicators the user may read that are also in a feed."""
+    from vcisc.engagements.indicators import indicators_visible
+
+    if not may_read_feeds(user):
+        return []
+    mine = indicators_visible(user, engagement).values_list("pk", flat=True)
+    rows = FeedMatch.objects.filter(indicator_id__in=mine).select_related("indicator", "feed")
+    return [
+        {
+            "indicator_id": m.indicator_id,
+            "type": m.indicator.type,
+            "value": m.indicator.value,
+            "feed_id": m.feed_id,
+            "feed": m.feed.name,
+            "event_uuid": m.event_uuid,
+            "event_info": m.event_info,
+            "created_at": m.created_at,
+        }
+        for m in rows
+    ]
