@@ -314,3 +314,65 @@ def test_the_served_misp_feed_holds_what_the_caller_may_read(federation: Federat
     resp = Client().get("/feeds/misp/manifest.json", HTTP_AUTHORIZATION="Bearer vcisc_nope")
     assert resp.status_code == 401
     assert _served(fed, "ee", "not-a-uuid.json").status_code == 404
+
+
+# --- the federation TAXII collections are feeds too -----------------------------------------------
+
+
+def _post(fed: Federation, who: str, scope: str, *objects: dict[str, Any]) -> Any:
+    from vcisc.sharing.taxii.scopes import get_collection
+    from vcisc.sharing.taxii.store import add_objects
+
+    user = fed.users[who]
+    body = json.dumps({"objects": list(objects)}).encode()
+    return add_objects(user, get_collection(user, scope), body, max_bytes=10**6)
+
+
+def _stix_indicator(value: str) -> dict[str, Any]:
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2026-11-30T10:00:00.000Z",
+        "modified": "2026-11-30T10:00:00.000Z",
+        "name": f"seen: {value}",
+        "pattern": f"[domain-name:value = '{value}']",
+        "pattern_type": "stix",
+        "valid_from": "2026-11-30T10:00:00Z",
+        "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+    }
+
+
+def test_what_members_post_to_a_federation_collection_is_matched_with_engagements(
+    federation: Federation,
+) -> None:
+    from vcisc.sharing.taxii.media import Filters
+    from vcisc.sharing.taxii.scopes import FEDERATION_SCOPES, get_collection
+    from vcisc.sharing.taxii.store import delete_object
+
+    fed = federation
+    green = next(str(k) for k, v in FEDERATION_SCOPES.items() if v is Tlp.GREEN)
+    eng = accepted_engagement(fed, "amber")
+    fed.api("de").post(f"/engagements/{eng}/indicators", {"value": "posted.evil.example"})
+    first = _stix_indicator("posted.evil.example")
+    status = _post(fed, "us", green, first, _stix_indicator("unrelated.example"))
+    assert status.success_count == 2
+    matches = fed.api("ee").get(f"/engagements/{eng}/feed-matches").json()
+    assert [(m["value"], m["event_info"]) for m in matches] == [
+        ("posted.evil.example", "seen: posted.evil.example")
+    ]
+    (feed,) = fed.api("ua").get("/feeds").json()
+    assert feed["name"] == "Federation TAXII collection (TLP:GREEN)" and feed["indicators"] == 2
+    # Its content comes from TAXII only: neither pulled nor uploaded.
+    resp = fed.api("coordinator").post(
+        f"/feeds/{feed['id']}/import", {"manifest": {}, "events": {}}
+    )
+    assert resp.status_code == 422 and "over TAXII" in resp.json()["detail"]
+    # A value an engagement gets later is matched on its way in, too.
+    resp = fed.api("ee").post(f"/engagements/{eng}/indicators", {"value": "unrelated.example"})
+    assert resp.status_code == 201 and FeedMatch.objects.count() == 2
+    # Deleted from the collection, the value leaves the feed; the matches stay on record.
+    user = fed.users["us"]
+    delete_object(user, get_collection(user, green), first["id"], Filters(versions=("all",)))
+    assert list(FeedIndicator.objects.values_list("value", flat=True)) == ["unrelated.example"]
+    assert FeedMatch.objects.count() == 2

@@ -18,7 +18,8 @@ FEED_TLPS = (Tlp.CLEAR, Tlp.GREEN)
 
 
 class Feed(models.Model):
-    """A MISP feed the federation follows (pulled from ``url``) or one uploaded by hand.
+    """A MISP feed the federation follows (pulled from ``url``) or one uploaded by hand, or a
+    federation TAXII collection (``collection``).
 
     ``tlp`` is the marking of the feed's untagged events and the widest marking any of its
     indicators may carry: events marked stricter are refused at import (never widened).
@@ -30,6 +31,9 @@ class Feed(models.Model):
     #: The feed's base URL (``<url>/manifest.json``, ``<url>/<uuid>.json``); blank if uploaded.
     url = models.URLField(max_length=500, blank=True)
     tlp = models.CharField(max_length=12, choices=[(t.value, t.label) for t in FEED_TLPS])
+    #: Set for the feed that is a federation TAXII collection (vcisc.sharing.taxii.scopes): its
+    #: content is what members post there, never pulled or uploaded.
+    collection = models.UUIDField(null=True, blank=True, unique=True)
     enabled = models.BooleanField(default=True)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -64,6 +68,8 @@ class FeedIndicator(models.Model):
     event_uuid = models.UUIDField()
     event_info = models.CharField(max_length=500, blank=True)
     attribute_uuid = models.UUIDField(null=True, blank=True)
+    #: The STIX indicator it came from (a federation TAXII collection's feed).
+    stix_id = models.CharField(max_length=300, blank=True)
     type = models.CharField(max_length=16, choices=[(t.value, t.value) for t in ObservableType])
     value = models.TextField(max_length=MAX_URL_LENGTH)
     correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)

@@ -38,6 +38,8 @@ from vcisc.tlp import Tlp, parse_tlp
 
 __all__ = [
     "FeedResult",
+    "add_from_collection",
+    "collection_feed",
     "create_feed",
     "feed_matches_visible",
     "get_feed",
@@ -46,6 +48,7 @@ __all__ = [
     "may_manage_feeds",
     "may_read_feeds",
     "pull_feed",
+    "removed_from_collection",
     "set_enabled",
     "visible_feeds",
 ]
@@ -165,6 +168,7 @@ def pull_feed(
 
     feed = _manager(actor, feed_id)
     assert feed is not None
+    _not_a_collection(feed)
     if not feed.url:
         raise Invalid("url", f"feed {feed.name!r} has no URL to pull from; upload it instead")
     if not feed.enabled:
@@ -195,6 +199,15 @@ def pull_feed(
         fetcher.close()
 
 
+def _not_a_collection(feed: Feed) -> None:
+    if feed.collection is not None:
+        raise Invalid(
+            "feed",
+            f"{feed.name} is the federation's TAXII collection {feed.collection}: "
+            "post STIX objects to it over TAXII",
+        )
+
+
 def _manifest_size(manifest: bytes) -> int:
     import json
 
@@ -221,6 +234,7 @@ def import_feed_content(
 
     feed = _manager(actor, feed_id)
     assert feed is not None
+    _not_a_collection(feed)
     ceiling = Tlp(feed.tlp)
     read = import_feed(manifest, load_event, default_tlp=ceiling, mode=mode)
     errors = list(read.report.errors)
@@ -315,6 +329,87 @@ def _uuid_or_none(value: str | None) -> UUID | None:
         return UUID(value) if value else None
     except ValueError:
         return None
+
+
+# --- the federation TAXII collections ----------------------------------------------------------
+
+
+def collection_feed(collection: UUID, scope: Tlp, actor: User, now: datetime) -> Feed:
+    """The feed that is a federation TAXII collection (made when something is first posted)."""
+    feed = Feed.objects.filter(collection=collection).first()
+    if feed is None:
+        feed, _ = Feed.objects.get_or_create(
+            collection=collection,
+            defaults={
+                "name": f"Federation TAXII collection ({scope.label})",
+                "provider": "VCISC members (TAXII 2.1)",
+                "tlp": scope.value,
+                "added_by": actor,
+                "created_at": now,
+            },
+        )
+    return feed
+
+
+def add_from_collection(
+    actor: User,
+    collection: UUID,
+    scope: Tlp,
+    objects: Sequence[Any],
+    now: datetime,
+) -> int:
+    """Indicators just posted to a federation collection join its feed and are matched with the
+    engagements (in the caller's transaction). ``objects`` are the importer's valid objects."""
+    from vcisc.engagements.indicators import digest64_of, digest_of, stix_indicator_inputs
+
+    feed = collection_feed(collection, scope, actor, now)
+    rows: dict[str, FeedIndicator] = {}
+    for obj in objects:
+        for item in stix_indicator_inputs(obj):
+            digest = digest_of(item.observable)
+            rows.setdefault(
+                digest,
+                FeedIndicator(
+                    feed=feed,
+                    event_uuid=collection,
+                    event_info=str(obj.stix.get("name") or obj.id)[:500],
+                    stix_id=str(obj.id)[:300],
+                    type=item.observable.type.value,
+                    value=item.observable.value,
+                    correlation_key=str(item.observable.correlation_key),
+                    correlation_digest=digest,
+                    correlation_digest64=digest64_of(digest),
+                    tlp=(item.tlp or scope).value,
+                    for_detection=item.for_detection,
+                    first_seen=item.first_seen,
+                    comment=item.description,
+                ),
+            )
+    if not rows:
+        return 0
+    held = set(
+        FeedIndicator.objects.filter(feed=feed, correlation_digest__in=list(rows)).values_list(
+            "correlation_digest", flat=True
+        )
+    )
+    fresh = [r for d, r in rows.items() if d not in held]
+    for start in range(0, len(fresh), _BATCH):
+        FeedIndicator.objects.bulk_create(fresh[start : start + _BATCH])
+    Feed.objects.filter(pk=feed.pk).update(
+        pulled_at=now, indicators=FeedIndicator.objects.filter(feed=feed).count()
+    )
+    return _match_feed(feed, fresh, now) if feed.enabled else 0
+
+
+def removed_from_collection(collection: UUID, stix_id: str) -> None:
+    """A STIX object deleted from a federation collection leaves its feed (matches stay on
+    record: the value was there when they were made)."""
+    feed = Feed.objects.filter(collection=collection).first()
+    if feed is not None:
+        FeedIndicator.objects.filter(feed=feed, stix_id=stix_id).delete()
+        Feed.objects.filter(pk=feed.pk).update(
+            indicators=FeedIndicator.objects.filter(feed=feed).count()
+        )
 
 
 # --- matching ----------------------------------------------------------------------------------

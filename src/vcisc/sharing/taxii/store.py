@@ -45,6 +45,7 @@ from vcisc.engagements.indicators import (
 )
 from vcisc.engagements.models import Engagement, EngagementMember, IndicatorSource
 from vcisc.federation.models import User
+from vcisc.feeds.services import add_from_collection, removed_from_collection
 from vcisc.sharing.reports import ImportMode
 from vcisc.sharing.stix.importer import BundleError, ImportOptions, read_bundle
 from vcisc.sharing.stix.markings import tlp_for_marking_id
@@ -341,6 +342,10 @@ def add_objects(
                 successes.append({"id": obj.id, "version": version})
             if eng is not None:
                 _add_indicators(user, eng, keep, created, now)
+            elif col.scope is not None:  # a federation collection is a federation feed
+                add_from_collection(
+                    user, col.id, col.scope, [o for i, o in enumerate(keep) if i in created], now
+                )
             for p in report.warnings:
                 if "identical copy" in p.reason and p.object_id:
                     successes.append({"id": p.object_id, "message": p.reason})
@@ -437,6 +442,11 @@ def delete_object(
             pk__in=list(visible.values_list("pk", flat=True))
         ).delete()
         _refresh_flags(col.id, stix_id)
+        if (
+            col.scope is not None
+            and not StixObject.objects.filter(collection=col.id, stix_id=stix_id).exists()
+        ):
+            removed_from_collection(col.id, stix_id)
         state = CollectionState.objects.get(collection=col.id)
         audit(
             user,
