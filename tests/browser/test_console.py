@@ -111,7 +111,7 @@ def test_pages_fit_a_tablet(sessions: Any) -> None:
     frame), and every page passes axe at that size too."""
     for name, email in (("tablet-coordinator", COORDINATOR), ("tablet-ee", REQUESTER)):
         s: Session = sessions(name, email, viewport=Session.TABLET)
-        pages = ["/", "/metrics/", "/directory/"]
+        pages = ["/", "/metrics/", "/directory/", "/feeds/"]
         if email == REQUESTER:
             pages.append("/requests/new/")
             first = s.page.locator("main table a[href^='/requests/']").first

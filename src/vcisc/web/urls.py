@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from vcisc.web import accounts, live, oidc, signin, views
+from vcisc.web import accounts, feeds, live, oidc, signin, views
 from vcisc.web.directory import capabilities_edit, directory
 from vcisc.web.metrics import metrics
 
@@ -22,6 +22,8 @@ urlpatterns = [
         name="logout",
     ),
     path("events/", live.events, name="events"),
+    path("feeds/", feeds.feeds, name="feeds"),
+    path("feeds/<uuid:feed_id>/pull/", feeds.feed_pull, name="feed-pull"),
     path("requests/new/", views.request_new, name="request-new"),
     path("requests/<uuid:rfa_id>/", views.request_detail, name="request-detail"),
     path("requests/<uuid:rfa_id>/edit/", views.request_edit, name="request-edit"),

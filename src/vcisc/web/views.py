@@ -56,6 +56,7 @@ from vcisc.engagements.models import (
 )
 from vcisc.errors import DomainError, Invalid, NotFound
 from vcisc.federation.models import Organisation, Role, User
+from vcisc.feeds.services import feed_matches_visible
 from vcisc.matching.services import engagement_load, match
 from vcisc.oncall import on_call_at
 from vcisc.sharing.reports import ImportMode
@@ -722,6 +723,7 @@ def _render_engagement(
             notes=items(Note),
             indicators=items(Indicator),
             correlations=correlations_visible(user, eng),
+            feed_matches=feed_matches_visible(user, eng),
             sitreps=items(SituationReport),
             review=review if review and authz.item_visible(user, eng, review.tlp) else None,
         )
@@ -855,7 +857,8 @@ def engagement_indicator_import(request: HttpRequest, engagement_id: UUID) -> Ht
         done.append(
             f"{len(result.created)} indicator(s) added, {result.duplicates} already there, "
             f"{len(report.skipped)} invalid object(s) skipped, "
-            f"{result.correlations} shared with other engagements."
+            f"{result.correlations} shared with other engagements, "
+            f"{result.feed_matches} found in federation feeds."
         )
         return result
 

@@ -32,6 +32,14 @@ def has_role(user: Any, role: str) -> bool:
     return bool(check and check(role))
 
 
+@register.filter
+def reads_feeds(user: Any) -> bool:
+    """Whether the user may read the federation feeds (members, partners, the secretariat)."""
+    from vcisc.feeds.services import may_read_feeds
+
+    return bool(getattr(user, "is_authenticated", False)) and may_read_feeds(user)
+
+
 @register.inclusion_tag("web/_clocks.html")
 def clocks(rfa: dict[str, Any]) -> dict[str, Any]:
     """A request's deadline clocks (running / met / breached / void), due times in UTC."""
