@@ -673,8 +673,11 @@ def _import_indicators(user: Any, args: argparse.Namespace) -> None:
 
     if not args.format:
         raise SystemExit("vcisc: --format csv|text|stix|misp is required for import")
-    content = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     mode = ImportMode.SKIP_INVALID if args.skip_invalid else ImportMode.ATOMIC
+    if args.format == "stix":
+        _import_stix_file(user, args, mode)
+        return
+    content = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     from rich.console import Console
 
     status = Console(stderr=True).status(f"importing {len(content):,} characters of {args.format}")
@@ -792,6 +795,49 @@ def _pull_or_import(user: Any, feed: Any, args: argparse.Namespace) -> None:
         f"feed {feed.name}: {result.events} event(s), {result.indicators} indicator(s); "
         f"{result.matches} new match(es) with engagements; "
         f"{len(result.report.skipped)} problem(s) skipped"
+    )
+
+
+def _import_stix_file(user: Any, args: argparse.Namespace, mode: Any) -> None:
+    """A STIX bundle is streamed from the file and stored in batches (one transaction), so a
+    bundle of a million objects needs no more memory than a batch; progress in objects read."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from vcisc.engagements.indicators import ImportRejected, import_stix_stream
+
+    if args.file == "-":
+        handle = sys.stdin.buffer
+        size = None
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise SystemExit(f"vcisc: {path} is not a file")
+        handle = path.open("rb")
+        size = path.stat().st_size
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+    try:
+        with Progress(*columns, disable=args.quiet, transient=True) as bar:
+            task = bar.add_task("importing STIX objects", total=size)
+
+            def step(objects: int) -> None:
+                position = handle.tell() if handle.seekable() else None
+                bar.update(task, completed=position, description=f"{objects:,} objects read")
+
+            result, report = import_stix_stream(user, args.id, handle, mode=mode, progress=step)
+    except ImportRejected as exc:
+        _print(exc.extra["report"])
+        print(f"vcisc: import rejected, nothing stored: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+    for problem in (*report.errors, *report.warnings):
+        print(f"  {problem}", file=sys.stderr)
+    print(
+        f"{result.count} indicator(s) added to engagement {args.id}; "
+        f"{result.duplicates} already there; {result.correlations} correlation(s); "
+        f"{result.feed_matches} in federation feeds; "
+        f"{len(report.skipped)} invalid object(s) skipped"
     )
 
 
@@ -977,6 +1023,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import: skip invalid objects and report them (default: reject the whole import)",
     )
+    s.add_argument("--quiet", action="store_true", help="import: no progress bar")
     s.set_defaults(fn=cmd_engagement)
 
     s = sub.add_parser("feed", help="federation MISP feeds, acting as a user")

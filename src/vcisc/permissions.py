@@ -35,7 +35,7 @@ import importlib.util
 import inspect
 import pkgutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from functools import cache
 
@@ -630,12 +630,21 @@ def _engagement_rows() -> list[Row]:
             stage=RfaState.ACTIVE,
         ),
         item("indicator.create", "Add an indicator", "add_indicator", work, module="indicators"),
-        item(
-            "indicator.import",
-            "Import indicators (CSV, free text, STIX 2.1, MISP)",
-            "import_indicators",
-            work,
-            module="indicators",
+        replace(
+            item(
+                "indicator.import",
+                "Import indicators (CSV, free text, STIX 2.1, MISP)",
+                "import_indicators",
+                work,
+                module="indicators",
+            ),
+            via="`import_indicators`, `import_stix_stream` (the CLI's import of a STIX file)",
+            covers=frozenset(
+                {
+                    "vcisc.engagements.indicators.import_indicators",
+                    "vcisc.engagements.indicators.import_stix_stream",
+                }
+            ),
         ),
         Row(
             key="workspace.red",

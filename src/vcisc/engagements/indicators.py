@@ -13,10 +13,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -56,6 +56,7 @@ __all__ = [
     "digest64_of",
     "digest_of",
     "import_indicators",
+    "import_stix_stream",
     "indicators_elsewhere",
     "indicators_visible",
     "stix_indicator_inputs",
@@ -111,6 +112,8 @@ class AddResult:
     correlations: int = 0
     #: New matches with federation feeds (vcisc.feeds).
     feed_matches: int = 0
+    #: How many were created, when ``created`` is not kept (a streamed import).
+    count: int = 0
 
 
 def digest_of(observable: Observable) -> str:
@@ -211,69 +214,97 @@ def add_indicators(
     result = AddResult()
     with transaction.atomic():
         eng = _workspace(actor, engagement_id)
-        default_tlp = Tlp(eng.rfa.tlp)
-        for tlp in {i.tlp or default_tlp for i in inputs}:
-            _check_tlp(actor, eng, tlp.value)
-        fresh: dict[str, Indicator] = {}
-        for item in inputs:
-            digest = digest_of(item.observable)
-            if digest in fresh:
-                result.duplicates += 1
-                continue
-            fresh[digest] = Indicator(
-                engagement=eng,
-                author=actor,
-                organisation=actor.organisation,
-                tlp=(item.tlp or default_tlp).value,
-                created_at=now,
-                updated_at=now,
-                type=item.observable.type.value,
-                value=item.observable.value,
-                correlation_key=str(item.observable.correlation_key),
-                correlation_digest=digest,
-                correlation_digest64=digest64_of(digest),
-                first_seen=item.first_seen or now,
-                last_seen=item.last_seen,
-                confidence=item.confidence,
-                for_detection=item.for_detection,
-                description=item.description,
-                source=source,
-            )
-        digests = list(fresh)
-        for start in range(0, len(digests), _BATCH):
-            chunk = digests[start : start + _BATCH]
-            present = Indicator.objects.filter(engagement=eng, correlation_digest__in=chunk)
-            for digest in present.values_list("correlation_digest", flat=True):
-                del fresh[digest]
-                result.duplicates += 1
-        created = list(fresh.values())
-        for start in range(0, len(created), _BATCH):
-            Indicator.objects.bulk_create(created[start : start + _BATCH])
-        result.created = created
-        pairs = _correlate(eng, created, now)
-        result.correlations = len(pairs)
-        _tell(eng, pairs, now)
-        result.feed_matches = match_new_indicators(created, now)
-        if len(created) == 1:
-            audit(actor, "indicator.create", created[0], now=now, after=snapshot(created[0]))
-        elif created:
-            ids = sorted(str(i.pk) for i in created)
-            audit(
-                actor,
-                "indicator.import",
-                eng,
-                now=now,
-                after={
-                    "source": source.value,
-                    "created": len(created),
-                    "duplicates": result.duplicates,
-                    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-                },
-            )
-        if created:
-            noun = "indicator" if len(created) == 1 else f"{len(created)} indicators"
-            _timeline(eng, actor, "indicator", f"{noun} added by {actor.organisation}", now)
+        result.created = _store(actor, eng, inputs, source, now, result)
+        _record(actor, eng, source, now, [i.pk for i in result.created], result, result.created)
     return result
+
+
+def _store(
+    actor: User,
+    eng: Engagement,
+    inputs: Sequence[IndicatorInput],
+    source: IndicatorSource,
+    now: datetime,
+    result: AddResult,
+) -> list[Indicator]:
+    """Write one batch (the caller's transaction): each value once, correlated, matched with the
+    feeds, the notifications queued; ``result`` counts duplicates, correlations and matches
+    across batches; the indicators created are returned."""
+    default_tlp = Tlp(eng.rfa.tlp)
+    for tlp in {i.tlp or default_tlp for i in inputs}:
+        _check_tlp(actor, eng, tlp.value)
+    fresh: dict[str, Indicator] = {}
+    for item in inputs:
+        digest = digest_of(item.observable)
+        if digest in fresh:
+            result.duplicates += 1
+            continue
+        fresh[digest] = Indicator(
+            engagement=eng,
+            author=actor,
+            organisation=actor.organisation,
+            tlp=(item.tlp or default_tlp).value,
+            created_at=now,
+            updated_at=now,
+            type=item.observable.type.value,
+            value=item.observable.value,
+            correlation_key=str(item.observable.correlation_key),
+            correlation_digest=digest,
+            correlation_digest64=digest64_of(digest),
+            first_seen=item.first_seen or now,
+            last_seen=item.last_seen,
+            confidence=item.confidence,
+            for_detection=item.for_detection,
+            description=item.description,
+            source=source,
+        )
+    digests = list(fresh)
+    for start in range(0, len(digests), _BATCH):
+        chunk = digests[start : start + _BATCH]
+        present = Indicator.objects.filter(engagement=eng, correlation_digest__in=chunk)
+        for digest in present.values_list("correlation_digest", flat=True):
+            del fresh[digest]
+            result.duplicates += 1
+    created = list(fresh.values())
+    for start in range(0, len(created), _BATCH):
+        Indicator.objects.bulk_create(created[start : start + _BATCH])
+    pairs = _correlate(eng, created, now)
+    result.correlations += len(pairs)
+    _tell(eng, pairs, now)
+    result.feed_matches += match_new_indicators(created, now)
+    return created
+
+
+def _record(
+    actor: User,
+    eng: Engagement,
+    source: IndicatorSource,
+    now: datetime,
+    created_ids: Sequence[UUID],
+    result: AddResult,
+    created: Sequence[Indicator] = (),
+) -> None:
+    """The audit record and the timeline entry of what was added (``created_ids``; a single
+    indicator is audited with its snapshot, from ``created``)."""
+    if len(created_ids) == 1 and created:
+        audit(actor, "indicator.create", created[0], now=now, after=snapshot(created[0]))
+    elif created_ids:
+        ids = sorted(str(i) for i in created_ids)
+        audit(
+            actor,
+            "indicator.import",
+            eng,
+            now=now,
+            after={
+                "source": source.value,
+                "created": len(created_ids),
+                "duplicates": result.duplicates,
+                "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+            },
+        )
+    if created_ids:
+        noun = "indicator" if len(created_ids) == 1 else f"{len(created_ids)} indicators"
+        _timeline(eng, actor, "indicator", f"{noun} added by {actor.organisation}", now)
 
 
 def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> list[Correlation]:
@@ -526,6 +557,63 @@ def import_indicators(
         raise ImportRejected(report)
     source = IndicatorSource(fmt)
     return add_indicators(actor, engagement_id, inputs, source=source, now=now), report
+
+
+#: Indicators written per batch by :func:`import_stix_stream`.
+STREAM_BATCH = 5_000
+
+
+def import_stix_stream(
+    actor: User,
+    engagement_id: UUID,
+    source: IO[bytes],
+    *,
+    mode: ImportMode = ImportMode.ATOMIC,
+    now: datetime | None = None,
+    batch: int = STREAM_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[AddResult, ImportReport]:
+    """A STIX 2.1 bundle read from a file as a stream and stored as it is read, in batches,
+    in one transaction: memory stays bounded by the batch, not the bundle (the CLI's import of
+    large bundles). All or nothing as :func:`import_indicators`: in atomic mode the first
+    invalid object stops the writing (the rest is still read, to report every problem) and the
+    transaction is rolled back. ``result.created`` stays empty; its length is ``result.count``.
+    """
+    from vcisc.sharing.stix.importer import BundleError, ImportOptions, read_bundle
+
+    now = now or timezone.now()
+    result = AddResult()
+    ids: list[UUID] = []
+    with transaction.atomic():
+        eng = _workspace(actor, engagement_id)
+        reader = read_bundle(source, ImportOptions(default_tlp=Tlp(eng.rfa.tlp), mode=mode))
+        pending: list[IndicatorInput] = []
+        seen = 0
+
+        def flush() -> None:
+            if pending and not (mode is ImportMode.ATOMIC and reader.report.errors):
+                ids.extend(
+                    i.pk for i in _store(actor, eng, pending, IndicatorSource.STIX, now, result)
+                )
+            pending.clear()
+
+        try:
+            for obj in reader:
+                seen += 1
+                pending.extend(stix_indicator_inputs(obj))
+                if len(pending) >= batch:
+                    flush()
+                    if progress is not None:
+                        progress(seen)
+        except BundleError:
+            pass  # the report says why (fatal)
+        report = reader.report
+        if report.rejected:
+            raise ImportRejected(report)  # rolls the batches written so far back
+        flush()
+        result.count = len(ids)
+        _record(actor, eng, IndicatorSource.STIX, now, ids, result)
+    return result, report
 
 
 def _report(

@@ -56,6 +56,11 @@ class ImportReport:
     fatal: str | None = None
     skipped: tuple[ObjectProblem, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # Skipping is what the mode does to every error: each reader need not say it again.
+        if self.mode is ImportMode.SKIP_INVALID and self.fatal is None and not self.skipped:
+            object.__setattr__(self, "skipped", self.errors)
+
     @property
     def rejected(self) -> bool:
         """True when nothing may be stored: a fatal error, or any error in atomic mode."""
