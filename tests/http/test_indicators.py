@@ -354,3 +354,38 @@ def test_a_red_engagement_is_not_exported_to_misp(federation: Federation) -> Non
     resp = fed.api("de").get(f"/engagements/{eng}/export/misp")
     assert resp.status_code == 409 and "STIX" in resp.json()["detail"]
     assert fed.api("de").get(f"/engagements/{eng}/export/stix").status_code == 200
+
+
+def test_an_address_inside_another_engagements_network_is_correlated(
+    federation: Federation,
+) -> None:
+    """CIDR containment: an address (or smaller network) of one engagement inside a network of
+    another, whichever came first; shown to those who may read both, like equality."""
+    fed = federation
+    first = accepted_engagement(fed, "amber", helper="de")
+    second = accepted_engagement(fed, "amber", helper="fr")
+    for value in ("198.51.100.0/24", "2001:db8::/32", "203.0.113.9"):
+        assert (
+            fed.api("de").post(f"/engagements/{first}/indicators", {"value": value}).status_code
+            == 201
+        )
+    body = {"format": "text", "content": "seen 198.51.100.77, 2001:db8:1::5, 203.0.113.0/28"}
+    resp = fed.api("fr").post(f"/engagements/{second}/indicators/import", body)
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["correlations"] == 3
+    pairs = {
+        (c["value"], c["other_value"], c["relation"])
+        for c in fed.api("ee").get(f"/engagements/{second}/correlations").json()
+    }
+    assert pairs == {
+        ("198.51.100.77", "198.51.100.0/24", "within"),
+        ("2001:db8:1::5", "2001:db8::/32", "within"),
+        ("203.0.113.0/28", "203.0.113.9", "within"),
+    }
+    # Not inside: nothing. The same value stays an equality correlation, not containment.
+    fed.api("fr").post(f"/engagements/{second}/indicators", {"value": "198.51.101.1"})
+    fed.api("fr").post(f"/engagements/{second}/indicators", {"value": "203.0.113.9/32"})
+    relations = [c.relation for c in Correlation.objects.order_by("created_at", "pk")]
+    assert relations == ["within"] * 3 + ["same"]
+    # DE and FR, each in one engagement only, see neither side of the other.
+    assert fed.api("de").get(f"/engagements/{first}/correlations").json() == []

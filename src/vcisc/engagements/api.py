@@ -347,6 +347,10 @@ class CorrelationOut(Schema):
     other_engagement_id: UUID
     other_reference: str
     other_indicator_id: UUID
+    #: The other engagement's indicator: the same value, or (``within``) an address or network
+    #: inside this network, or the network this address or network is inside.
+    other_value: str
+    relation: Literal["same", "within"]
     created_at: datetime
 
 

@@ -27,6 +27,7 @@ from vcisc import authz
 from vcisc.audit.log import audit, snapshot
 from vcisc.engagements.models import (
     Correlation,
+    CorrelationRelation,
     Engagement,
     Indicator,
     IndicatorSource,
@@ -36,7 +37,14 @@ from vcisc.engagements.services import _check_tlp, _timeline, _workspace
 from vcisc.errors import Conflict, Invalid
 from vcisc.federation.models import User
 from vcisc.feeds.services import match_new_indicators
-from vcisc.sharing.observables import InvalidObservable, Observable, guess_type, normalise
+from vcisc.sharing.observables import (
+    InvalidObservable,
+    Observable,
+    ObservableType,
+    address_range,
+    guess_type,
+    normalise,
+)
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
 from vcisc.tlp import Tlp, strictest
 
@@ -192,6 +200,8 @@ def correlations_visible(user: User, engagement: Engagement) -> list[dict[str, A
                 "other_engagement_id": other.pk,
                 "other_reference": other.rfa.reference,
                 "other_indicator_id": there.pk,
+                "other_value": there.value,
+                "relation": corr.relation,
                 "created_at": corr.created_at,
             }
         )
@@ -258,6 +268,9 @@ def _store(
             description=item.description,
             source=source,
         )
+        covered = address_range(item.observable)
+        if covered is not None:
+            fresh[digest].range_low, fresh[digest].range_high = covered
     digests = list(fresh)
     for start in range(0, len(digests), _BATCH):
         chunk = digests[start : start + _BATCH]
@@ -320,9 +333,80 @@ def _correlate(eng: Engagement, created: Sequence[Indicator], now: datetime) -> 
         )
         for held in indicators_elsewhere(eng.pk, probes)
     ]
+    pairs += _containment(eng, created, now)
     for start in range(0, len(pairs), _BATCH):
         Correlation.objects.bulk_create(pairs[start : start + _BATCH], ignore_conflicts=True)
     return pairs
+
+
+#: At most this many addresses and networks elsewhere are correlated with one new network
+#: (a /8 may hold millions of stored addresses; the first ones make the point).
+CONTAINED_LIMIT = 1_000
+
+
+def _containment(eng: Engagement, created: Sequence[Indicator], now: datetime) -> list[Correlation]:
+    """CIDR containment: a new address or network inside a network of another engagement, and
+    addresses or networks of other engagements inside a new network (the same value is the
+    equality correlation's). Two range scans on partial indexes; networks are few."""
+    ranged = [i for i in created if i.range_low]
+    if not ranged:
+        return []
+    pairs: list[Correlation] = []
+    elsewhere = Indicator.objects.exclude(engagement=eng).exclude(range_low="")
+    # Networks elsewhere holding a new address or network: every network whose start is at
+    # most the highest new end, checked here (the index orders by the start only).
+    lowest = min(i.range_low for i in ranged)
+    highest = max(i.range_high for i in ranged)
+    nets = list(
+        elsewhere.filter(type=ObservableType.CIDR.value, range_low__lte=highest)
+        .filter(range_high__gte=lowest)
+        .only("id", "correlation_key", "range_low", "range_high")
+    )
+    # Networks are CIDR blocks: by (family, prefix length, first address), a new range looks up
+    # the block of each prefix length present that would hold it (no pairwise comparison).
+    blocks: dict[tuple[str, int, int], list[Indicator]] = {}
+    for net in nets:
+        family, low, length = _block(net.range_low, net.range_high)
+        blocks.setdefault((family, length, low), []).append(net)
+    lengths = sorted({(family, length) for family, length, _ in blocks})
+    for new in ranged:
+        family, low, length = _block(new.range_low, new.range_high)
+        bits = 32 if family == "4" else 128
+        for fam, shorter in lengths:
+            if fam != family or shorter >= length:
+                continue
+            start = low & ~((1 << (bits - shorter)) - 1)
+            for net in blocks.get((family, shorter, start), ()):
+                pairs.append(_within(net, new, net.correlation_key, now))
+    # Addresses and networks elsewhere inside a new network.
+    for new in ranged:
+        if new.type != ObservableType.CIDR.value or new.range_low == new.range_high:
+            continue
+        inside = (
+            elsewhere.filter(range_low__gte=new.range_low, range_low__lte=new.range_high)
+            .filter(range_high__lte=new.range_high)
+            .exclude(range_low=new.range_low, range_high=new.range_high)
+            .only("id")[:CONTAINED_LIMIT]
+        )
+        pairs += [_within(other, new, new.correlation_key, now) for other in inside]
+    return pairs
+
+
+def _block(range_low: str, range_high: str) -> tuple[str, int, int]:
+    """``(family, first address, prefix length)`` of a stored range (a CIDR block)."""
+    family, low, high = range_low[0], int(range_low[1:], 16), int(range_high[1:], 16)
+    bits = 32 if family == "4" else 128
+    return family, low, bits - (high - low + 1).bit_length() + 1
+
+
+def _within(earlier: Indicator, new: Indicator, key: str, now: datetime) -> Correlation:
+    return Correlation(
+        correlation_key=key,
+        relation=CorrelationRelation.WITHIN,
+        first_id=earlier.pk,
+        second=new,
+        created_at=now,
+    )
 
 
 class Held(NamedTuple):

@@ -19,6 +19,7 @@ from vcisc.tlp import Tlp
 __all__ = [
     "AfterActionReview",
     "Correlation",
+    "CorrelationRelation",
     "Engagement",
     "EngagementMember",
     "Indicator",
@@ -235,6 +236,11 @@ class Indicator(_Item):
     source = models.CharField(
         max_length=8, choices=IndicatorSource.choices, default=IndicatorSource.MANUAL
     )
+    #: For an address or a network: the first and last address it covers, as sortable text
+    #: (:func:`vcisc.sharing.observables.address_range`), so that an address of one engagement
+    #: inside a network of another is found by a range scan. Blank for other types.
+    range_low = models.CharField(max_length=33, blank=True, default="")
+    range_high = models.CharField(max_length=33, blank=True, default="")
 
     class Meta(_Item.Meta):
         constraints = [
@@ -252,17 +258,39 @@ class Indicator(_Item):
                 name="indicator_confidence_range",
             ),
         ]
-        indexes = [models.Index(fields=["correlation_digest64"], name="indicator_digest64")]
+        indexes = [
+            models.Index(fields=["correlation_digest64"], name="indicator_digest64"),
+            # Networks are few, addresses many: one partial index each.
+            models.Index(
+                fields=["range_low"], condition=Q(type="cidr"), name="indicator_network_range"
+            ),
+            models.Index(
+                fields=["range_low"],
+                condition=Q(type__in=["ipv4", "ipv6"]),
+                name="indicator_address_range",
+            ),
+        ]
+
+
+class CorrelationRelation(models.TextChoices):
+    SAME = "same", "The same indicator"
+    #: One is an address or network inside the other, a network (CIDR containment).
+    WITHIN = "within", "An address or network inside a network"
 
 
 class Correlation(models.Model):
-    """The same indicator in two engagements: ``first`` was there before ``second`` came.
+    """The same indicator in two engagements, or an address or network of one inside a network
+    of the other (``relation``): ``first`` was there before ``second`` came. For containment
+    ``correlation_key`` is the containing network's.
 
     Only a user who may see both indicators learns of the pair (vcisc.authz).
     """
 
     id = uuid_primary_key()
     correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)
+    relation = models.CharField(
+        max_length=8, choices=CorrelationRelation.choices, default=CorrelationRelation.SAME
+    )
     first = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+")
     second = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()

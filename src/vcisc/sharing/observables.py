@@ -57,6 +57,7 @@ __all__ = [
     "Observable",
     "ObservableType",
     "TypeInfo",
+    "address_range",
     "cidr_contains",
     "guess_hash_type",
     "guess_type",
@@ -233,6 +234,20 @@ def _ip_correlation_value(observable: Observable) -> str:
         if mapped is not None:  # ::ffff:198.51.100.7 is 198.51.100.7 on the wire
             return str(mapped)
     return observable.value
+
+
+def address_range(observable: Observable) -> tuple[str, str] | None:
+    """The first and last address an IP or CIDR observable covers, as sortable text (``4`` or
+    ``6`` then the address in fixed-width hex), or None for other types. Within a family the
+    text orders as the numbers do, so containment is a range comparison a B-tree index answers
+    (an IPv4-mapped IPv6 address counts as the IPv4 address, as in its correlation key)."""
+    if observable.info.family != "ip":
+        return None
+    value = _ip_correlation_value(observable)
+    network = ipaddress.ip_network(value, strict=False)
+    width = 8 if network.version == 4 else 32
+    first, last = int(network.network_address), int(network.broadcast_address)
+    return (f"{network.version}{first:0{width}x}", f"{network.version}{last:0{width}x}")
 
 
 # --- re-fanging ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from vcisc.sharing.observables import (
     InvalidObservable,
     Observable,
     ObservableType,
+    address_range,
     cidr_contains,
     guess_hash_type,
     guess_type,
@@ -421,3 +422,29 @@ def test_normalise_never_crashes_on_arbitrary_text(text: str) -> None:
         except InvalidObservable:
             continue
         assert normalise(kind, result.value) == result
+
+
+@given(
+    st.ip_addresses(v=4) | st.ip_addresses(v=6),
+    st.ip_addresses(v=4) | st.ip_addresses(v=6),
+    st.integers(min_value=0, max_value=128),
+)
+def test_address_ranges_compare_as_cidr_containment(
+    net_address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    prefix: int,
+) -> None:
+    """Containment by comparing the sortable range text (what the database index does) agrees
+    with ipaddress, across families."""
+    length = min(prefix, net_address.max_prefixlen)
+    network = ipaddress.ip_network(f"{net_address}/{length}", strict=False)
+    net = normalise(T.CIDR, str(network))
+    addr = normalise(T.IPV4 if address.version == 4 else T.IPV6, str(address))
+    (net_low, net_high), (low, high) = address_range(net), address_range(addr)  # type: ignore[misc]
+    assert low == high and net_low <= net_high
+    assert (net_low <= low and high <= net_high) is cidr_contains(net, addr)
+
+
+def test_address_range_is_none_for_other_types() -> None:
+    assert address_range(normalise(T.DOMAIN, "evil.example")) is None
+    assert address_range(normalise(T.IPV6, "::ffff:10.1.2.3")) == ("40a010203", "40a010203")
