@@ -376,3 +376,34 @@ def test_what_members_post_to_a_federation_collection_is_matched_with_engagement
     delete_object(user, get_collection(user, green), first["id"], Filters(versions=("all",)))
     assert list(FeedIndicator.objects.values_list("value", flat=True)) == ["unrelated.example"]
     assert FeedMatch.objects.count() == 2
+
+
+def test_a_large_feed_is_matched_in_chunks(federation: Federation) -> None:
+    """More values than one look-up statement carries (5,000): every match is found once."""
+    fed = federation
+    eng = accepted_engagement(fed, "green")
+    values = [f"10.{n // 65536}.{n // 256 % 256}.{n % 256}" for n in range(6_001)]
+    csv = "value\n" + "\n".join(values) + "\n"
+    resp = fed.api("de").post(
+        f"/engagements/{eng}/indicators/import", {"format": "csv", "content": csv}
+    )
+    assert resp.status_code == 201 and resp.json()["created"] == 6_001
+    feed = _feed(fed)
+    event = {
+        "Event": {
+            "uuid": str(uuid.uuid4()),
+            "info": "Many addresses",
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [
+                {"type": "ip-dst", "category": "Network activity", "value": v, "to_ids": True}
+                for v in values
+            ],
+        }
+    }
+    manifest = {event["Event"]["uuid"]: {"info": "Many addresses", "timestamp": 1}}
+    body = {"manifest": manifest, "events": {event["Event"]["uuid"]: event}}
+    resp = fed.api("coordinator").post(f"/feeds/{feed}/import", body)
+    assert resp.status_code == 200, resp.content[:500]
+    assert (resp.json()["indicators"], resp.json()["matches"]) == (6_001, 6_001)
+    resp = fed.api("coordinator").post(f"/feeds/{feed}/import", body)  # again: nothing new
+    assert resp.json()["matches"] == 0 and FeedMatch.objects.count() == 6_001

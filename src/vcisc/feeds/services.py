@@ -464,12 +464,16 @@ def _record(*, feed_rows: Iterable[tuple[Indicator, Feed, FeedIndicator]], now: 
     candidates = list(feed_rows)
     if not candidates:
         return 0
-    known = set(
-        FeedMatch.objects.filter(
-            indicator_id__in=[i.pk for i, _, _ in candidates],
-            feed_id__in={f.pk for _, f, _ in candidates},
-        ).values_list("indicator_id", "feed_id")
-    )
+    known: set[tuple[UUID, UUID]] = set()
+    indicator_ids = sorted({i.pk for i, _, _ in candidates})
+    feed_ids = {f.pk for _, f, _ in candidates}
+    for start in range(0, len(indicator_ids), _LOOKUP):
+        chunk = indicator_ids[start : start + _LOOKUP]
+        known.update(
+            FeedMatch.objects.filter(indicator_id__in=chunk, feed_id__in=feed_ids).values_list(
+                "indicator_id", "feed_id"
+            )
+        )
     fresh = [
         FeedMatch(
             indicator=indicator,
