@@ -19,6 +19,7 @@ produces the same federation.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from vcisc.assistance import services as assistance
 from vcisc.assistance.models import Offer, RequestForAssistance
+from vcisc.engagements import indicators
 from vcisc.engagements import services as engagements
 from vcisc.engagements.models import Engagement
 from vcisc.errors import Invalid
@@ -1159,6 +1161,15 @@ def _active(p: _Play, t0: datetime) -> None:
         },
         now=t0 + 7 * H,
     )
+    # Indicators: the C2 address is also in the closed banking-trojan case (a correlation) and
+    # in the demo OSINT feed (a feed match); the wiper's hash is named members' only.
+    for value, tlp in (
+        (_DEMO_C2_ADDRESS, "amber"),
+        ("update-check.grid-ops.example", "amber"),
+        ("198.51.100.0/24", "green"),
+        (_DEMO_WIPER_SHA256, "red"),
+    ):
+        indicators.add_indicator(p.requester, eng.pk, {"value": value, "tlp": tlp}, now=t0 + 8 * H)
     engagements.add_sitrep(
         p.liaison_of(ics.organisation_id),
         eng.pk,
@@ -1229,6 +1240,8 @@ def _closed(p: _Play, t0: datetime) -> None:
         },
         now=t0 + 1 * D,
     )
+    for value in (_DEMO_C2_ADDRESS, "cdn-static.bank-login.example"):
+        indicators.add_indicator(helper, eng.pk, {"value": value, "tlp": "green"}, now=t0 + 1 * D)
     engagements.update_task(helper, eng.pk, task.pk, {"outcome": "successful"}, now=t0 + 1 * D)
     engagements.add_sitrep(
         p.requester,
@@ -1255,6 +1268,48 @@ def _closed(p: _Play, t0: datetime) -> None:
         now=t0 + 7 * D,
     )
     p.act("close", t0 + 8 * D)
+
+
+#: Values the demo's engagements and its feed share (documentation address ranges only).
+_DEMO_C2_ADDRESS = "203.0.113.47"
+_DEMO_WIPER_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_DEMO_FEED = "Demo OSINT feed"
+
+
+def _demo_feed(now: datetime, tally: _Tally) -> None:
+    """A MISP feed as a public OSINT provider publishes one, uploaded by the coordinator: it
+    names the C2 address the demo's engagements hold, so their pages show a feed match."""
+    from vcisc.feeds import services as feeds
+    from vcisc.feeds.models import Feed
+
+    if Feed.objects.filter(name=_DEMO_FEED).exists():
+        return
+    coordinator = User.objects.get(email=f"coordinator@{_SECRETARIAT_DOMAIN}")
+    tally.summary.created = True
+    feed = feeds.create_feed(
+        coordinator,
+        {"name": _DEMO_FEED, "tlp": "clear", "provider": "An OSINT provider (demo)"},
+        now=now - 2 * D,
+    )
+    event_uuid = "5f1e0c55-7c1b-4d5e-9a51-000000000d30"
+    event = {
+        "Event": {
+            "uuid": event_uuid,
+            "info": "Banking-trojan and wiper infrastructure (demo)",
+            "date": (now - 3 * D).date().isoformat(),
+            "timestamp": str(int((now - 3 * D).timestamp())),
+            "Orgc": {"name": "OSINT provider", "uuid": "5f1e0c55-7c1b-4d5e-9a51-0000000000c1"},
+            "Tag": [{"name": "tlp:clear"}],
+            "Attribute": [
+                {"type": "ip-dst", "category": "Network activity", "value": _DEMO_C2_ADDRESS},
+                {"type": "domain", "category": "Network activity", "value": "dl.fileshare.example"},
+            ],
+        }
+    }
+    manifest = {event_uuid: {"info": event["Event"]["info"], "timestamp": 1}}
+    feeds.import_feed_content(
+        coordinator, feed.pk, manifest, lambda _: json.dumps(event), now=now - 2 * D
+    )
 
 
 def _rejected(p: _Play, t0: datetime) -> None:
@@ -1626,6 +1681,7 @@ def load_demo(
     steps: list[tuple[str, Callable[[], None]]] = [("Secretariat", load_secretariat)]
     steps += [(plan.spec.name, loader(plan)) for plan in nations]
     steps += [(f"RFA: {s.title}", player(s)) for s in _SCENARIOS]
+    steps.append(("Federation feed", lambda: _demo_feed(now, tally)))
 
     columns = (TextColumn("{task.description:<60.60}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, disable=not progress) as bar:
