@@ -701,6 +701,7 @@ def _import_indicators(user: Any, args: argparse.Namespace) -> None:
 
 def cmd_feed(args: argparse.Namespace) -> None:
     """``vcisc feed``: the federation's MISP feeds (list, add, pull, import, enable, disable)."""
+    from vcisc.errors import DomainError
     from vcisc.feeds import services
 
     user = _as(args.as_user)
@@ -717,12 +718,28 @@ def cmd_feed(args: argparse.Namespace) -> None:
         if not args.name or not args.tlp:
             raise SystemExit("vcisc: feed add needs --name and --tlp clear|green")
         data = {"name": args.name, "tlp": args.tlp, "url": args.url, "provider": args.provider}
+        if args.every is not None:
+            data["pull_every_minutes"] = args.every
         feed = services.create_feed(user, data)
         print(f"feed {feed.pk} {feed.name} added")
         return
+    if args.op == "pull" and args.due:
+        if args.feed:
+            raise SystemExit("vcisc: feed pull --due pulls every feed that is due; name none")
+        due = services.due_feeds()
+        if not due:
+            print("no feed is due")
+        for feed in due:
+            try:
+                _pull_or_import(user, feed, args)
+            except SystemExit as exc:  # one feed's failure does not stop the others
+                print(f"vcisc: feed {feed.name} was not pulled (exit {exc.code})", file=sys.stderr)
+            except DomainError as exc:
+                print(f"vcisc: feed {feed.name}: {exc.message}", file=sys.stderr)
+        return
     feed = _feed(user, args.feed)
     if args.op in ("enable", "disable"):
-        services.set_enabled(user, feed.pk, args.op == "enable")
+        services.update_feed(user, feed.pk, {"enabled": args.op == "enable"})
         print(f"feed {feed.name} {args.op}d")
         return
     _pull_or_import(user, feed, args)
@@ -1034,6 +1051,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tlp", choices=["clear", "green"], help="add: the feed's marking")
     s.add_argument("--url", default="", help="add: the feed's base URL (to pull from)")
     s.add_argument("--provider", default="", help="add: who publishes the feed")
+    s.add_argument("--every", type=int, help="add: pull every this many minutes (with pull --due)")
+    s.add_argument(
+        "--due",
+        action="store_true",
+        help="pull: every enabled feed whose schedule says it is due (for cron or a timer)",
+    )
     s.add_argument("--dir", help="import: a folder holding manifest.json and <uuid>.json files")
     s.add_argument(
         "--skip-invalid",

@@ -628,6 +628,8 @@ def _engagement_rows() -> list[Row]:
             # reads the engagement's metadata in the API, finds no collection (404).
             cells=_cells(Verdict.HIDDEN, allowed=_WORKERS),
             stage=RfaState.ACTIVE,
+            # A federation collection's objects join its feed on the same path, after its checks.
+            covers=frozenset({"vcisc.feeds.services.add_from_collection"}),
         ),
         item("indicator.create", "Add an indicator", "add_indicator", work, module="indicators"),
         replace(
@@ -945,11 +947,11 @@ def _feed_rows() -> list[Row]:
         Row(
             key="feed.update",
             group=group,
-            title="Enable or disable a feed",
-            via="`set_enabled`",
+            title="Enable, disable or schedule a feed",
+            via="`update_feed`",
             when="",
             cells=manage_one,
-            covers=_svc("feeds", "set_enabled"),
+            covers=_svc("feeds", "update_feed"),
         ),
         Row(
             key="feed.import",

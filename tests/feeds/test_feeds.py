@@ -407,3 +407,44 @@ def test_a_large_feed_is_matched_in_chunks(federation: Federation) -> None:
     assert (resp.json()["indicators"], resp.json()["matches"]) == (6_001, 6_001)
     resp = fed.api("coordinator").post(f"/feeds/{feed}/import", body)  # again: nothing new
     assert resp.json()["matches"] == 0 and FeedMatch.objects.count() == 6_001
+
+
+def test_feeds_are_pulled_on_their_schedule(
+    federation: Federation, feed_server: tuple[str, Path], settings: LazySettings, capsys: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from vcisc.feeds.services import due_feeds
+
+    fed = federation
+    url, folder = feed_server
+    settings.CONFIG = settings.CONFIG.model_copy(
+        update={"webhook_allowed_networks": ["127.0.0.1/32"]}
+    )
+    _write_feed(folder, misp_event("Scheduled", [("domain", "scheduled.example")]))
+    resp = fed.api("coordinator").post(
+        "/feeds", {"name": "Hourly", "tlp": "green", "url": url, "pull_every_minutes": 60}
+    )
+    assert resp.status_code == 201 and resp.json()["pull_every_minutes"] == 60
+    bad = fed.api("coordinator").post(
+        "/feeds", {"name": "No URL", "tlp": "green", "pull_every_minutes": 60}
+    )
+    assert bad.status_code == 422 and "URL" in bad.json()["detail"]
+    by_hand = _feed(fed, "By hand", url=url)
+    assert [f.name for f in due_feeds()] == ["Hourly"]  # never pulled: due
+    coordinator = fed.users["coordinator"].email
+    code, out, err = run(capsys, "feed", "pull", "--due", "--as", coordinator, "--quiet")
+    assert code == 0, err
+    assert "feed Hourly: 1 event(s), 1 indicator(s)" in out and "By hand" not in out
+    assert due_feeds() == []
+    assert [f.name for f in due_feeds(timezone.now() + timedelta(minutes=61))] == ["Hourly"]
+    code, out, _ = run(capsys, "feed", "pull", "--due", "--as", coordinator, "--quiet")
+    assert code == 0 and "no feed is due" in out
+    resp = fed.api("coordinator").patch(f"/feeds/{by_hand}", {"pull_every_minutes": 5})
+    assert resp.status_code == 200 and resp.json()["enabled"] is True
+    assert (
+        fed.api("coordinator").patch(f"/feeds/{by_hand}", {"pull_every_minutes": 1}).status_code
+        == 422
+    )

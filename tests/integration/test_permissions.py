@@ -710,7 +710,7 @@ def _create_feed(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
 def _disable_feed(scn: Scenario, p: str, own: bool) -> Callable[[], object]:
     from vcisc.feeds import services as feeds
 
-    return lambda: feeds.set_enabled(scn.users[p], _probe_feed(), False)
+    return lambda: feeds.update_feed(scn.users[p], _probe_feed(), {"enabled": False})
 
 
 @writes("feed.import")

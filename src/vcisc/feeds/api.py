@@ -25,6 +25,7 @@ class FeedOut(Schema):
     url: str
     tlp: str
     enabled: bool
+    pull_every_minutes: int | None
     created_at: datetime
     pulled_at: datetime | None
     events: int
@@ -41,10 +42,16 @@ class FeedIn(StrictSchema):
     url: Annotated[str, Field(max_length=500)] = Field(
         "", description="the feed's base URL (manifest.json and <uuid>.json beneath it)"
     )
+    pull_every_minutes: Annotated[int, Field(ge=5, le=10_080)] | None = Field(
+        None, description="pull on a schedule this often (``vcisc feed pull --due``)"
+    )
 
 
 class FeedPatch(StrictSchema):
-    enabled: bool
+    enabled: bool | None = None
+    pull_every_minutes: Annotated[int, Field(ge=5, le=10_080)] | None = Field(
+        None, description="pull on a schedule this often (null: by hand)"
+    )
 
 
 class FeedUploadIn(StrictSchema):
@@ -110,7 +117,7 @@ def get_feed(request: HttpRequest, feed_id: UUID) -> Feed:
 
 @router.patch("/feeds/{feed_id}", response=FeedOut)
 def update_feed(request: HttpRequest, feed_id: UUID, body: FeedPatch) -> Feed:
-    return services.set_enabled(user_of(request), feed_id, body.enabled)
+    return services.update_feed(user_of(request), feed_id, body.model_dump(exclude_unset=True))
 
 
 @router.get("/feeds/{feed_id}/indicators", response=list[FeedIndicatorOut])

@@ -35,6 +35,8 @@ class Feed(models.Model):
     #: content is what members post there, never pulled or uploaded.
     collection = models.UUIDField(null=True, blank=True, unique=True)
     enabled = models.BooleanField(default=True)
+    #: Pull the feed this often (``vcisc feed pull --due``, from cron or a timer); None: by hand.
+    pull_every_minutes = models.PositiveIntegerField(null=True, blank=True)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -39,8 +39,8 @@ from vcisc.tlp import Tlp, parse_tlp
 __all__ = [
     "FeedResult",
     "add_from_collection",
-    "collection_feed",
     "create_feed",
+    "due_feeds",
     "feed_matches_visible",
     "get_feed",
     "import_feed_content",
@@ -49,7 +49,7 @@ __all__ = [
     "may_read_feeds",
     "pull_feed",
     "removed_from_collection",
-    "set_enabled",
+    "update_feed",
     "visible_feeds",
 ]
 
@@ -129,27 +129,61 @@ def create_feed(actor: User, data: Mapping[str, Any], *, now: datetime | None = 
     provider = str(data.get("provider") or "").strip()
     if len(provider) > 200:
         raise Invalid("provider", "at most 200 characters")
+    every = _interval(data.get("pull_every_minutes"), url)
     with transaction.atomic():
         if Feed.objects.filter(name=name).exists():
             raise Invalid("name", f"a feed named {name!r} already exists")
         feed = Feed.objects.create(
-            name=name, provider=provider, url=url, tlp=tlp.value, added_by=actor, created_at=now
+            name=name,
+            provider=provider,
+            url=url,
+            tlp=tlp.value,
+            pull_every_minutes=every,
+            added_by=actor,
+            created_at=now,
         )
         audit(actor, "feed.create", feed, now=now, after=snapshot(feed))
     return feed
 
 
-def set_enabled(actor: User, feed_id: UUID, enabled: bool, *, now: datetime | None = None) -> Feed:
+def _interval(value: Any, url: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 5 <= value <= 10_080:
+        raise Invalid("pull_every_minutes", "a whole number of minutes from 5 to 10080 (a week)")
+    if not url:
+        raise Invalid("pull_every_minutes", "only a feed with a URL is pulled on a schedule")
+    return value
+
+
+def update_feed(
+    actor: User, feed_id: UUID, data: Mapping[str, Any], *, now: datetime | None = None
+) -> Feed:
+    """Enable or disable a feed (``enabled``), or change its schedule (``pull_every_minutes``)."""
     now = now or timezone.now()
     with transaction.atomic():
         feed = _manager(actor, feed_id)
         assert feed is not None
         feed = Feed.objects.select_for_update().get(pk=feed.pk)
         before = snapshot(feed)
-        feed.enabled = enabled
-        feed.save(update_fields=["enabled"])
+        if data.get("enabled") is not None:
+            feed.enabled = bool(data["enabled"])
+        if "pull_every_minutes" in data:
+            feed.pull_every_minutes = _interval(data["pull_every_minutes"], feed.url)
+        feed.save(update_fields=["enabled", "pull_every_minutes"])
         audit(actor, "feed.update", feed, now=now, before=before, after=snapshot(feed))
     return feed
+
+
+def due_feeds(now: datetime | None = None) -> list[Feed]:
+    """Enabled feeds with a URL and a schedule whose last pull is older than their interval."""
+    now = now or timezone.now()
+    due = []
+    for feed in Feed.objects.filter(enabled=True, pull_every_minutes__isnull=False).exclude(url=""):
+        every = timedelta(minutes=feed.pull_every_minutes or 0)
+        if feed.pulled_at is None or feed.pulled_at + every <= now:
+            due.append(feed)
+    return due
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -334,7 +368,7 @@ def _uuid_or_none(value: str | None) -> UUID | None:
 # --- the federation TAXII collections ----------------------------------------------------------
 
 
-def collection_feed(collection: UUID, scope: Tlp, actor: User, now: datetime) -> Feed:
+def _collection_feed(collection: UUID, scope: Tlp, actor: User, now: datetime) -> Feed:
     """The feed that is a federation TAXII collection (made when something is first posted)."""
     feed = Feed.objects.filter(collection=collection).first()
     if feed is None:
@@ -362,7 +396,7 @@ def add_from_collection(
     engagements (in the caller's transaction). ``objects`` are the importer's valid objects."""
     from vcisc.engagements.indicators import digest64_of, digest_of, stix_indicator_inputs
 
-    feed = collection_feed(collection, scope, actor, now)
+    feed = _collection_feed(collection, scope, actor, now)
     rows: dict[str, FeedIndicator] = {}
     for obj in objects:
         for item in stix_indicator_inputs(obj):
