@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python bench/bench_matching.py
 	$(BIN)/python bench/bench_notify.py
 	$(BIN)/python bench/bench_sharing.py
+	$(BIN)/python bench/bench_taxii.py
 	$(MAKE) leak-deep
 
 ## The leak hunt's deep profile: thousands of larger scenarios, more probes each (about half an

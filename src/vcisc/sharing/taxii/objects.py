@@ -76,7 +76,7 @@ def objects(request: HttpRequest, user: User, root: str, collection_id: str) -> 
         return _add(request, user, collection_id)
     col = _readable(user, collection_id)
     f = parse_filters(request.GET)
-    return _objects_page(store.page(store.rows(col, f), f.limit, "text"))
+    return _objects_page(store.text_page(store.rows(col, f), f.limit))
 
 
 def _add(request: HttpRequest, user: User, collection_id: str) -> HttpResponse:
@@ -138,7 +138,7 @@ def one_object(
         stix_id=object_id,
     ).exists():
         raise _missing(object_id)
-    return _objects_page(store.page(store.rows(col, f, stix_id=object_id), f.limit, "text"))
+    return _objects_page(store.text_page(store.rows(col, f, stix_id=object_id), f.limit))
 
 
 @endpoint("GET")
