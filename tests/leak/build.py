@@ -4,7 +4,10 @@
 organisations besides the secretariat, 1–3 users each with random roles, a few deactivated), and
 1–4 requests for assistance, each with a random TLP, a random target stage of its lifecycle,
 random routing and exclusions, offers with random outcomes, extra named members, workspace items
-at random TLPs and free-text reasons.
+at random TLPs and free-text reasons. A third of the plans also hold two open engagements that
+share an indicator value at two different TLPs (a correlation, told in notifications), and
+some post STIX indicators over TAXII, to a federation collection (CLEAR or GREEN) or to an
+engagement's collection.
 
 :func:`build` plays a plan through the application's own write path (the services in
 ``vcisc.federation``, ``vcisc.assistance`` and ``vcisc.engagements``), so the data is what the
@@ -16,11 +19,13 @@ what actually happened, with a canary token planted in every text written.
 
 from __future__ import annotations
 
+import json
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.utils import timezone
 from hypothesis import strategies as st
@@ -41,6 +46,7 @@ from tests.leak.world import (
 from vcisc.assistance import services as assistance
 from vcisc.engagements import services as workspace
 from vcisc.engagements.indicators import add_indicator
+from vcisc.engagements.models import Indicator
 from vcisc.federation import services as federation
 from vcisc.federation import tokens
 from vcisc.federation.models import (
@@ -52,7 +58,7 @@ from vcisc.federation.models import (
     User,
 )
 
-__all__ = ["Plan", "Size", "build", "plans"]
+__all__ = ["Plan", "PostPlan", "SharePlan", "Size", "build", "plans"]
 
 TLPS = ("clear", "green", "amber", "amber+strict", "red")
 NATION_KINDS = ("member", "member", "partner", "observer")
@@ -101,6 +107,9 @@ STAGES = (
     "reporting",
     "closed",
 )
+#: Stages whose engagement is open: its workspace (and TAXII collection) takes new items.
+OPEN_STAGES = ("offer-accepted", "active", "reporting")
+OPEN_STATES = frozenset(OPEN_STAGES)
 OFFER_OUTCOMES = ("proposed", "accepted", "accepted", "declined", "withdrawn")
 ITEM_KINDS = ("task", "note", "sitrep", "indicator")
 CODES = ("EE", "DE", "FR", "UA", "AM", "US", "PL", "NO")
@@ -154,6 +163,27 @@ class RfaPlan:
 
 
 @dataclass(frozen=True)
+class SharePlan:
+    """One indicator value added to two open engagements (indices into those the scenario
+    made), at two different TLPs, by two authors: a correlation."""
+
+    first: int
+    second: int
+    tlps: tuple[str, str]
+    authors: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PostPlan:
+    """A STIX indicator POSTed over TAXII: ``collection`` 0 and 1 are the federation's CLEAR and
+    GREEN collections, 2 and up an open engagement's collection."""
+
+    collection: int
+    tlp: str | None  # None: the collection's default
+    author: int
+
+
+@dataclass(frozen=True)
 class Plan:
     nations: tuple[str, ...]  # kinds; nation 0 is a member
     orgs: tuple[OrgPlan, ...]
@@ -162,6 +192,8 @@ class Plan:
     seed: int
     password_user: int  # who signs in with a password on the console (index into all users)
     sign_in: bool  # whether anyone does (a fifth of the scenarios: it is slow)
+    shares: tuple[SharePlan, ...] = ()
+    posts: tuple[PostPlan, ...] = ()
 
 
 def _users(rolesets: tuple[tuple[str, ...], ...], *, min_size: int, max_size: int) -> Any:
@@ -235,6 +267,7 @@ def plans(draw: st.DrawFn, size: Size = Size()) -> Plan:
     n_nations = draw(st.integers(2, 3))
     nations = ("member", *(draw(st.sampled_from(NATION_KINDS)) for _ in range(n_nations - 1)))
     n_orgs = draw(st.integers(2, size.orgs))
+    linked = draw(st.sampled_from((False, False, True)))  # two engagements share an indicator
     orgs = tuple(
         OrgPlan(
             nation=draw(st.integers(0, n_nations - 1)),
@@ -244,14 +277,38 @@ def plans(draw: st.DrawFn, size: Size = Size()) -> Plan:
         )
         for _ in range(n_orgs)
     )
+    secretariat = draw(_users(SECRETARIAT_ROLESETS, min_size=0, max_size=size.secretariat_users))
+    rfas = draw(st.lists(_rfa(n_orgs), min_size=2 if linked else 1, max_size=max(size.rfas, 2)))
+    shares: tuple[SharePlan, ...] = ()
+    if linked:  # the first two requests reach an open engagement, which the value links
+        rfas[:2] = [
+            replace(r, stage=draw(st.sampled_from(OPEN_STAGES)), withdraw=False) for r in rfas[:2]
+        ]
+        first = draw(st.sampled_from(TLPS))
+        second = draw(st.sampled_from([t for t in TLPS if t != first]))
+        authors = (draw(st.integers(0, 7)), draw(st.integers(0, 7)))
+        shares = (SharePlan(0, 1, (first, second), authors),)
+    posts = draw(
+        st.lists(
+            st.builds(
+                PostPlan,
+                collection=st.integers(0, 3),
+                tlp=st.none() | st.sampled_from(TLPS),
+                author=st.integers(0, 7),
+            ),
+            max_size=2,
+        )
+    )
     return Plan(
         nations=nations,
         orgs=orgs,
-        secretariat=draw(_users(SECRETARIAT_ROLESETS, min_size=0, max_size=size.secretariat_users)),
-        rfas=tuple(draw(st.lists(_rfa(n_orgs), min_size=1, max_size=size.rfas))),
+        secretariat=secretariat,
+        rfas=tuple(rfas),
         seed=draw(st.integers(0, 2**32 - 1)),
         password_user=draw(st.integers(0, 30)),
         sign_in=draw(st.sampled_from((True, False, False, False, False))),
+        shares=shares,
+        posts=tuple(posts),
     )
 
 
@@ -692,16 +749,21 @@ class _Builder:
             workspace.add_member(self.liaison(org_id), rfa.engagement_id, who.pk)
             rfa.members.add(who.pk)
 
-    def add_items(self, plan: RfaPlan, rfa: Rfa) -> None:
-        assert rfa.engagement_id is not None
-        writers = sorted(
+    def writers(self, rfa: Rfa, tlp: str) -> list[User]:
+        """Who may write a workspace item at ``tlp``: participants' liaison officers and
+        analysts; for TLP:RED the named members among them."""
+        found = sorted(
             (u for pk in rfa.participants for u in self.members_of(pk, "liaison", "analyst")),
             key=lambda u: u.pk,
         )
+        return [u for u in found if tlp != "red" or u.pk in rfa.members]
+
+    def add_items(self, plan: RfaPlan, rfa: Rfa) -> None:
+        assert rfa.engagement_id is not None
         parts = sorted(rfa.participants)
         for ip in plan.items:
             tlp = ip.tlp or rfa.tlp
-            able = [u for u in writers if tlp != "red" or u.pk in rfa.members]
+            able = self.writers(rfa, tlp)
             if not able:
                 continue
             author = able[ip.author % len(able)]
@@ -731,12 +793,159 @@ class _Builder:
             self.world.items[key] = Item(
                 key, ip.kind, rfa.id, tlp, author.pk, author.organisation_id or 0
             )
+            if ip.kind == "indicator":
+                self.world.indicators[made.pk] = key
             for tok, what in texts:
                 self.world.add_secret(
                     Secret(
                         tok, Kind.ITEM, f"{what} #{made.pk}", rfa_id=rfa.id, item_id=key, tlp=tlp
                     )
                 )
+
+    # --- after the stories: correlations and TAXII ------------------------------------------
+
+    def open_engagements(self) -> list[Rfa]:
+        return [
+            r
+            for r in self.world.rfas.values()
+            if r.engagement_id is not None and r.state in OPEN_STATES
+        ]
+
+    def share(self, sp: SharePlan) -> None:
+        """The same indicator value in two open engagements, at two TLPs: the second add
+        records the correlation and tells whoever may know both sides."""
+        engs = self.open_engagements()
+        if len(engs) < 2:
+            return
+        first = engs[sp.first % len(engs)]
+        second = engs[sp.second % len(engs)]
+        if second is first:
+            second = next(r for r in engs if r is not first)
+        value = self.token()
+        keys: list[int] = []
+        for rfa, tlp, pick in zip((first, second), sp.tlps, sp.authors, strict=True):
+            able = self.writers(rfa, tlp)
+            if not able:
+                continue
+            author = able[pick % len(able)]
+            assert rfa.engagement_id is not None
+            note = self.token()
+            made = add_indicator(
+                author,
+                rfa.engagement_id,
+                {"value": f"{value}.example", "type": "domain", "tlp": tlp, "description": note},
+            )
+            key = len(self.world.items) + 1
+            self.world.items[key] = Item(
+                key, "indicator", rfa.id, tlp, author.pk, author.organisation_id or 0
+            )
+            self.world.indicators[made.pk] = key
+            self.world.add_secret(
+                Secret(
+                    note,
+                    Kind.ITEM,
+                    f"shared indicator's description #{made.pk}",
+                    rfa_id=rfa.id,
+                    item_id=key,
+                    tlp=tlp,
+                )
+            )
+            keys.append(key)
+        if not keys:
+            return
+        tlps = [self.world.items[k].tlp for k in keys]
+        self.world.add_secret(
+            Secret(
+                value,
+                Kind.SHARED_VALUE,
+                "indicator value in two engagements" if len(keys) == 2 else "indicator value",
+                rfa_id=self.world.items[keys[0]].rfa_id,
+                item_id=keys[0],
+                other_item_id=keys[1] if len(keys) == 2 else None,
+                tlp=min(tlps, key=TLPS.index),  # the value is known at the laxer of the two
+            )
+        )
+        if len(keys) == 2:
+            self.world.correlations.append((keys[0], keys[1]))
+
+    def post(self, pp: PostPlan) -> None:
+        """One STIX indicator POSTed to a TAXII collection through the TAXII store (its write
+        path: the status resource, the audit record, the engagement's indicators or the
+        federation's feed)."""
+        from vcisc.sharing.taxii.discovery import max_content_length
+        from vcisc.sharing.taxii.scopes import FEDERATION_SCOPES, get_collection
+        from vcisc.sharing.taxii.store import add_objects
+        from vcisc.tlp import STIX_TLP2_IDS, Tlp
+
+        rfa: Rfa | None = None
+        if pp.collection < 2:
+            cid, scope = sorted(FEDERATION_SCOPES.items(), key=lambda kv: kv[1].rank)[pp.collection]
+            tlp = pp.tlp if pp.tlp in TLPS[: TLPS.index(scope.value) + 1] else scope.value
+            able = [
+                u
+                for u in self.users.values()
+                if (u.has_role("liaison") or u.has_role("analyst"))
+                and self.world.orgs[u.organisation_id or 0].nation_kind in ("member", "partner")
+            ] + [self.coordinator] * (self.coordinator is not None)
+        else:
+            engs = self.open_engagements()
+            if not engs:
+                return
+            rfa = engs[(pp.collection - 2) % len(engs)]
+            assert rfa.engagement_id is not None
+            cid, tlp = rfa.engagement_id, pp.tlp or rfa.tlp
+            able = self.writers(rfa, tlp)
+        if not able:
+            return
+        author = able[pp.author % len(able)]
+        assert author is not None
+        value, name, note = self.token(), self.token(), self.token()
+        stix = {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": f"indicator--{self.uuid4()}",
+            "created": "2026-01-01T00:00:00.000Z",
+            "modified": "2026-01-01T00:00:00.000Z",
+            "name": f"Indicator {name}",
+            "description": f"Seen {note}",
+            "pattern": f"[domain-name:value = '{value}.example']",
+            "pattern_type": "stix",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "object_marking_refs": [STIX_TLP2_IDS[Tlp(tlp)]],
+        }
+        body = json.dumps({"objects": [stix]}).encode()
+        status = add_objects(
+            author, get_collection(author, str(cid)), body, max_bytes=max_content_length()
+        )
+        assert status.failure_count == 0, status.failures
+        texts = ((value, "value"), (name, "name"), (note, "description"))
+        if rfa is None:
+            if cid not in self.world.collections:
+                self.world.collections.append(cid)
+            for tok, what in texts:
+                self.world.add_secret(
+                    Secret(tok, Kind.FEDERATION_OBJECT, f"TAXII object's {what}", tlp=tlp)
+                )
+            return
+        key = len(self.world.items) + 1
+        self.world.items[key] = Item(
+            key, "TAXII object", rfa.id, tlp, author.pk, author.organisation_id or 0
+        )
+        assert rfa.engagement_id is not None
+        for pk in Indicator.objects.filter(
+            engagement_id=rfa.engagement_id, value=f"{value}.example"
+        ).values_list("pk", flat=True):
+            self.world.indicators[pk] = key
+        for tok, what in texts:
+            self.world.add_secret(
+                Secret(
+                    tok, Kind.ITEM, f"TAXII object's {what}", rfa_id=rfa.id, item_id=key, tlp=tlp
+                )
+            )
+
+    def uuid4(self) -> str:
+        """A random UUID (version 4) from the plan's seed: the same plan, the same ids."""
+        return str(UUID(int=self.rng.getrandbits(128), version=4))
 
     def review(self, plan: RfaPlan, rfa: Rfa, liaison: User) -> None:
         assert rfa.engagement_id is not None
@@ -786,6 +995,10 @@ def build(plan: Plan) -> Built:
     b.federation()
     for rp in plan.rfas:
         b.request(rp)
+    for sp in plan.shares:
+        b.share(sp)
+    for pp in plan.posts:
+        b.post(pp)
     passwords = b.passwords()
     tokens = b.api_tokens()
     b.finish_users()

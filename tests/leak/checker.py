@@ -57,7 +57,7 @@ MISSING_ID = 2_147_483_647
 #: Request-domain objects are keyed by UUIDs (vcisc.ids): their missing ids are UUIDs too, so
 #: that "missing" and "hidden" go through the same route converter and the same lookup.
 MISSING_UUID = UUID("7fffffff-ffff-7fff-bfff-ffffffffffff")
-UUID_KINDS = frozenset({"rfa", "offer", "engagement", "task", "misp_event"})
+UUID_KINDS = frozenset({"rfa", "offer", "engagement", "task", "misp_event", "collection"})
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -96,10 +96,12 @@ CSRF_RE = re.compile(r'(?<=name="csrfmiddlewaretoken" value=")[^"]+')
 #: admin holds no request content by design and the API's own documents are static.
 SURFACE_WEIGHTS = {"api": 0.5, "page": 0.4, "admin": 0.06, "other": 0.04}
 #: Kinds of object whose ids only some users may know of.
-SCOPED = frozenset({"rfa", "offer", "engagement", "task", "user"})
+SCOPED = frozenset({"rfa", "offer", "engagement", "task", "user", "collection"})
 #: Headers that differ between two identical answers (time, length of a number in the body).
 VOLATILE_HEADERS = frozenset({"content-length", "expires", "date", "set-cookie"})
-_LOG_KINDS = frozenset({Kind.RFA_CONTENT, Kind.RFA_META, Kind.REASON, Kind.OFFER_TEXT, Kind.ITEM})
+_LOG_KINDS = frozenset(
+    {Kind.RFA_CONTENT, Kind.RFA_META, Kind.REASON, Kind.OFFER_TEXT, Kind.ITEM, Kind.SHARED_VALUE}
+)
 
 
 _HANDLER: list[ClientHandler] = []
@@ -222,6 +224,8 @@ class Checker:
             "nation": sorted(w.nations),
             "token": sorted(w.tokens),
             "misp_event": sorted(str(misp_event_uuid(e)) for e in w.engagements),
+            # TAXII: engagements' collections, and the federation collections posted to.
+            "collection": sorted([*w.engagements, *w.collections]),
         }
         return ids
 
@@ -250,6 +254,10 @@ class Checker:
             for eng_id, eng in w.engagements.items():
                 if str(misp_event_uuid(eng_id)) == value:
                     return not view.sees_engagement(eng)
+        if kind == "collection" and value in w.engagements:
+            return not view.participates(w.engagements[value])  # content access: its items
+        if kind == "collection" and value in w.collections:
+            return not view.federation_reader
         return None
 
     def values(self, view: View, route: Route, name: str, kind: str) -> list[list[Any]]:
@@ -520,7 +528,7 @@ class Checker:
             if raw in asked_ids:
                 continue  # the address the user typed, echoed back
             pk = UUID(raw)
-            for what in ("requests", "engagements", "offers"):
+            for what in ("requests", "engagements", "offers", "indicators"):
                 problem = self.unknown_id(view, what, pk)
                 if problem:
                     yield f"shows the id {raw}: {problem}"
@@ -537,6 +545,9 @@ class Checker:
             )
         if what == "offers" and pk in w.offers and not view.knows_offer_id(w.offers[pk]):
             return "an offer it may not see"
+        if what == "indicators" and pk in w.indicators:
+            item = w.items[w.indicators[pk]]
+            return None if view.sees_item(item) else "an indicator it may not see"
         return None
 
     def json_leaks(self, view: View, data: Any, *, names_public: bool) -> Iterable[str]:

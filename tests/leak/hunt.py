@@ -87,5 +87,10 @@ def hunt(
         stats["scenarios"] += 1
         stats["users"] += len(built.world.people)
         stats["requests"] += len(built.world.rfas)
+        stats["correlations"] += len(built.world.correlations)
+        stats["federation collections posted to"] += len(built.world.collections)
+        stats["engagement TAXII objects"] += sum(
+            i.kind == "TAXII object" for i in built.world.items.values()
+        )
         transaction.set_rollback(True)
     return checker

@@ -48,9 +48,9 @@ PARAM_KINDS: dict[str, str] = {
     "user_id": "user",
     "code": "nation",
     "key_id": "token",
-    # TAXII 2.1: an engagement's collection has the engagement's id (federation collections
-    # have fixed ids and no request content; tests/taxii covers them).
-    "collection_id": "engagement",
+    # TAXII 2.1: an engagement's collection has the engagement's id; the federation
+    # collections (fixed ids) are tried when the scenario posted objects to them.
+    "collection_id": "collection",
     # The MISP feed VCISC serves: one event per engagement, named by misp_event_uuid.
     "event_uuid": "misp_event",
     # Federation feeds hold no request content (tests/feeds covers who reads them).

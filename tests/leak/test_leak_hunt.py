@@ -40,6 +40,9 @@ MET = (
     "request lists compared",
     "status 200",
     "status 404",
+    "correlations",
+    "federation collections posted to",
+    "engagement TAXII objects",
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +20,18 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.leak.build import ItemPlan, OfferPlan, OrgPlan, Plan, RfaPlan, UserPlan, build, plans
+from tests.leak.build import (
+    ItemPlan,
+    OfferPlan,
+    OrgPlan,
+    Plan,
+    PostPlan,
+    RfaPlan,
+    SharePlan,
+    UserPlan,
+    build,
+    plans,
+)
 from tests.leak.checker import Checker
 from tests.leak.conftest import LogCapture
 from tests.leak.hunt import hunt
@@ -336,3 +348,81 @@ def test_a_hidden_id_anywhere_in_an_answer_is_caught(
         ]
         assert not list(checker.leaks_in(checker.view(requester), texts["a link"]))
         transaction.set_rollback(True)
+
+
+#: PLAN, with the AMBER request engaged with org 2 instead (so org 0 takes part in two
+#: engagements, org 1 and org 2 in one each), the same indicator value in both engagements
+#: (GREEN in the RED request's, AMBER in the other's), and an indicator posted over TAXII to
+#: each kind of collection.
+LINKED = replace(
+    PLAN,
+    rfas=(
+        PLAN.rfas[0],
+        replace(
+            PLAN.rfas[1],
+            stage="active",
+            route_to=(2,),
+            offers=(OfferPlan(0, "accepted", False),),
+        ),
+    ),
+    shares=(SharePlan(0, 1, ("green", "amber"), (0, 0)),),
+    posts=(PostPlan(1, "green", 0), PostPlan(3, "amber", 0)),
+)
+
+
+def _linked(routes: list[Route], who: Callable[[World], list[int]]) -> Checker:
+    """Like :func:`_check` for LINKED, with the TAXII routes too (its collections)."""
+    routes = routes + [r for r in discover() if r.label.startswith("taxii:")]
+    with transaction.atomic():
+        built = build(LINKED)
+        checker = Checker(built, routes, probes="all", stats=Counter(), only=who(built.world))
+        checker.run()
+        checker.check_outbox()
+        transaction.set_rollback(True)
+    return checker
+
+
+def _other_helper(world: World) -> list[int]:
+    """Org 2's liaison: it takes part in the AMBER engagement only (it declined the RED one)."""
+    return [_person(world, 2, "liaison")]
+
+
+def test_the_linked_scenario_is_clean(routes: list[Route], no_template_capture: None) -> None:
+    """The correlation, the TAXII objects and their canaries are there, and nothing leaks."""
+    checker = _linked(routes, _other_helper)
+    assert not checker.findings, _problems(checker)
+    world = checker.world
+    assert len(world.correlations) == 1 and world.collections
+    assert checker.stats["seen SHARED_VALUE"] > 0, checker.stats
+    assert checker.stats["seen FEDERATION_OBJECT"] > 0, checker.stats
+    assert checker.stats["hidden collection"] > 0, checker.stats
+
+
+def test_a_correlation_shown_to_who_may_not_see_both_sides_is_caught(
+    routes: list[Route], monkeypatch: pytest.MonkeyPatch, no_template_capture: None
+) -> None:
+    """The correlation's other side, unfiltered: an organisation that takes part in one of the
+    two engagements learns of the other engagement and of its indicator."""
+    from vcisc.engagements import indicators
+    from vcisc.engagements.models import Engagement, Indicator
+    from vcisc.web import views
+
+    original = indicators.correlations_visible
+    readable = indicators.indicators_visible
+
+    def correlations_visible(user: User, engagement: Engagement) -> list[dict[str, Any]]:
+        def other_side_unfiltered(who: User, eng: Engagement) -> Any:
+            if eng.pk == engagement.pk:
+                return readable(who, eng)
+            return Indicator.objects.filter(engagement=eng)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(indicators, "indicators_visible", other_side_unfiltered)
+            return original(user, engagement)
+
+    monkeypatch.setattr(indicators, "correlations_visible", correlations_visible)
+    monkeypatch.setattr(views, "correlations_visible", correlations_visible)
+    checker = _linked(routes, _other_helper)
+    found = _problems(checker)
+    assert "an indicator it may not see" in found, found
+    assert "an engagement it takes no part in" in found, found

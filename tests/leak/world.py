@@ -42,6 +42,15 @@ The rules, as this oracle applies them
   participants; content readers know the excluded organisations (part of the content).
   Coordinators know every organisation (they route). Directory routes (described in
   ``routes.py``) list every organisation by design.
+* **Correlations**: the same indicator value in two engagements. The value is seen by whoever
+  may read either indicator; the *pair* (the other engagement, its reference, the other
+  indicator's id) only by whoever may read both — which the identifier checks hold, as the
+  other side's ids name an engagement, a request or an indicator. The secretariat's
+  coordinators are also told the values when both indicators are TLP:CLEAR or GREEN (the
+  community may know them), so that they can propose to connect the nations.
+* **Federation collections** (TAXII, TLP:CLEAR and GREEN): what is posted there is read by every
+  active user of a member or partner organisation or of the secretariat, except users whose only
+  role is ``observer``. What is posted to an engagement's collection is a workspace item.
 * **People** (user e-mails and ids): a user knows its colleagues; coordinators and admins know
   everyone; participants know the named members of their engagement and the authors of the items
   they may read.
@@ -52,6 +61,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
+from uuid import UUID
 
 __all__ = [
     "Item",
@@ -78,6 +88,8 @@ class Kind(Enum):
     REASON = "reason (free text)"
     OFFER_TEXT = "offer scope/conditions"
     ITEM = "engagement item"
+    SHARED_VALUE = "indicator value held by two engagements"
+    FEDERATION_OBJECT = "object in a federation collection"
     ORG_NAME = "organisation name"
     USER_EMAIL = "user e-mail"
     SECRET = "password"
@@ -133,7 +145,7 @@ class OfferRec:
 
 @dataclass
 class Item:
-    """A task, note, SITREP or after-action review of an engagement."""
+    """A task, note, SITREP, indicator, after-action review or TAXII object of an engagement."""
 
     id: int
     kind: str
@@ -159,6 +171,8 @@ class Secret:
     rfa_id: int | None = None
     offer_id: int | None = None
     item_id: int | None = None
+    #: SHARED_VALUE: the item of the other engagement holding the same value.
+    other_item_id: int | None = None
     org_id: int | None = None
     user_id: int | None = None
     audience: str = ""
@@ -180,6 +194,12 @@ class World:
     capabilities: list[int] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # api token key ids
     task_ids: list[int] = field(default_factory=list)
+    #: Indicator ids (they name a workspace item, ``items``' key).
+    indicators: dict[UUID, int] = field(default_factory=dict)
+    #: Pairs of items (``items``' keys) holding the same indicator value.
+    correlations: list[tuple[int, int]] = field(default_factory=list)
+    #: Federation collections (TAXII) that objects were posted to.
+    collections: list[UUID] = field(default_factory=list)
 
     def add_secret(self, secret: Secret) -> str:
         assert secret.token not in self.secrets, secret.token
@@ -228,6 +248,10 @@ class World:
                 f"  {i.kind} #{i.id} on request #{i.rfa_id} TLP:{i.tlp.upper()} by user "
                 f"#{i.author_id}"
             )
+        for first, second in self.correlations:
+            lines.append(f"  items #{first} and #{second} hold the same indicator value")
+        for cid in self.collections:
+            lines.append(f"  objects posted to federation collection {cid}")
         return "\n".join(lines)
 
 
@@ -302,6 +326,26 @@ class View:
             return False
         assert self.person is not None
         return item.tlp != "red" or self.person.id in rfa.members
+
+    def sees_shared_value(self, secret: Secret) -> bool:
+        """An indicator value held by two engagements (see the module docstring)."""
+        assert secret.item_id is not None
+        sides = [self.world.items[secret.item_id]]
+        if secret.other_item_id is not None:
+            sides.append(self.world.items[secret.other_item_id])
+        if any(self.sees_item(item) for item in sides):
+            return True
+        told = len(sides) == 2 and all(item.tlp in ("clear", "green") for item in sides)
+        return told and self.coordinator
+
+    @cached_property
+    def federation_reader(self) -> bool:
+        """Reads the federation collections (see the module docstring)."""
+        if not self.active or self.org is None or self.person is None:
+            return False
+        if self.org.nation_kind == "observer":
+            return False
+        return not self.person.roles <= {"observer"}
 
     # --- offers ----------------------------------------------------------------------------
 
@@ -415,6 +459,10 @@ class View:
             return self.sees_item(self.world.items[secret.item_id])
         if kind is Kind.REASON:
             return self.sees_reason(secret)
+        if kind is Kind.SHARED_VALUE:
+            return self.sees_shared_value(secret)
+        if kind is Kind.FEDERATION_OBJECT:
+            return self.federation_reader
         raise AssertionError(kind)
 
     def why_not(self, secret: Secret) -> str:
