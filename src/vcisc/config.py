@@ -148,6 +148,12 @@ class VciscConfig(BaseModel):
     database_url: str | None = Field(
         default=None, description="postgresql://… for PostgreSQL; unset for SQLite in data_dir."
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="PostgreSQL: most connections one process holds (a pool; requests wait).",
+    )
     secret_key: str | None = Field(
         default=None,
         min_length=50,

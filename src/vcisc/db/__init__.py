@@ -1,0 +1,1 @@
+"""Database backends of VCISC (see :mod:`vcisc.db.sqlite3`)."""
