@@ -334,6 +334,25 @@ def item_visible(user: User, engagement: Engagement, tlp: str) -> bool:
     return True
 
 
+def content_filter(user: User, engagement: Engagement) -> Q | None:
+    """None unless :func:`engagement_access` is CONTENT; then :func:`item_filter`'s filter.
+
+    The two in one :class:`Viewer` (three queries) instead of the eight they cost together,
+    for the paths that ask both on every request (a TAXII read); a test holds it equal to them.
+    """
+    org = _org(user)
+    if org is None:
+        return None
+    viewer = Viewer.of(user, [engagement.rfa_id])
+    if viewer.access(engagement.rfa) is Access.NONE:
+        return None
+    if engagement.rfa_id not in viewer.participating:
+        return None
+    if engagement.rfa_id in viewer.member_of:  # one engagement per request
+        return Q()
+    return ~Q(tlp=Tlp.RED)
+
+
 def item_filter(user: User, engagement: Engagement) -> Q:
     """A filter for workspace item querysets equivalent to :func:`item_visible`."""
     if engagement_access(user, engagement) is not Access.CONTENT:

@@ -92,7 +92,7 @@ def _federation(user: User, cid: UUID) -> Collection | None:
     )
 
 
-def _engagement(user: User, eng: Engagement) -> Collection:
+def _engagement(user: User, eng: Engagement, row_filter: Q | None = None) -> Collection:
     return Collection(
         id=eng.pk,
         title=f"Engagement {eng.rfa.reference}",
@@ -100,23 +100,24 @@ def _engagement(user: User, eng: Engagement) -> Collection:
         can_read=True,
         can_write=_writer(user) and eng.rfa.state in OPEN_STATES,
         engagement=eng,
-        row_filter=authz.item_filter(user, eng),
+        row_filter=authz.item_filter(user, eng) if row_filter is None else row_filter,
     )
 
 
-def _participating(user: User) -> list[Engagement]:
+def _participating(user: User) -> list[tuple[Engagement, Q]]:
+    """The engagements the user has content access to, with their rows' TLP filters."""
     org = user.organisation if user.is_authenticated else None
     if org is None:
         return []
     taking_part = Participant.objects.filter(engagement=OuterRef("pk"), organisation=org)
     qs = authz.visible_engagements(user).filter(Exists(taking_part)).order_by("opened_at", "pk")
-    return [e for e in qs if authz.engagement_access(user, e) is authz.Access.CONTENT]
+    return [(e, f) for e in qs if (f := authz.content_filter(user, e)) is not None]
 
 
 def readable_collections(user: User) -> list[Collection]:
     """The federation collections, then one per engagement the user takes part in."""
     found = [c for cid in FEDERATION_SCOPES if (c := _federation(user, cid)) is not None]
-    return found + [_engagement(user, e) for e in _participating(user)]
+    return found + [_engagement(user, e, f) for e, f in _participating(user)]
 
 
 def get_collection(user: User, cid: str) -> Collection:
@@ -133,8 +134,10 @@ def get_collection(user: User, cid: str) -> Collection:
         return fed
     # Content access (participation, and the request visible to the user) is the whole rule:
     # it implies the engagement is among authz.visible_engagements, whose query costs more
-    # than the rest of a TAXII read's scoping together, so it is not asked again here.
+    # than the rest of a TAXII read's scoping together, so it is not asked again here; the
+    # access and the rows' TLP filter come from one look-up (authz.content_filter).
     eng = Engagement.objects.select_related("rfa").filter(pk=key).first()
-    if eng is None or authz.engagement_access(user, eng) is not authz.Access.CONTENT:
+    row_filter = None if eng is None else authz.content_filter(user, eng)
+    if eng is None or row_filter is None:
         raise missing
-    return _engagement(user, eng)
+    return _engagement(user, eng, row_filter)
