@@ -194,6 +194,9 @@ class Plan:
     sign_in: bool  # whether anyone does (a fifth of the scenarios: it is slow)
     shares: tuple[SharePlan, ...] = ()
     posts: tuple[PostPlan, ...] = ()
+    #: A federation feed (TLP:GREEN) holding the values of up to two engagement indicators
+    #: (the strictest first) and one of its own: feed matches.
+    feed: bool = False
 
 
 def _users(rolesets: tuple[tuple[str, ...], ...], *, min_size: int, max_size: int) -> Any:
@@ -309,6 +312,7 @@ def plans(draw: st.DrawFn, size: Size = Size()) -> Plan:
         sign_in=draw(st.sampled_from((True, False, False, False, False))),
         shares=shares,
         posts=tuple(posts),
+        feed=draw(st.sampled_from((False, False, True))),
     )
 
 
@@ -886,7 +890,7 @@ class _Builder:
                 for u in self.users.values()
                 if (u.has_role("liaison") or u.has_role("analyst"))
                 and self.world.orgs[u.organisation_id or 0].nation_kind in ("member", "partner")
-            ] + [self.coordinator] * (self.coordinator is not None)
+            ] + ([self.coordinator] if self.coordinator is not None else [])
         else:
             engs = self.open_engagements()
             if not engs:
@@ -942,6 +946,69 @@ class _Builder:
                     tok, Kind.ITEM, f"TAXII object's {what}", rfa_id=rfa.id, item_id=key, tlp=tlp
                 )
             )
+
+    def feed(self) -> None:
+        """A TLP:GREEN federation feed, uploaded by the coordinator, whose one event holds the
+        values of up to two engagement indicators (the strictest first: a match on a TLP:AMBER
+        or RED indicator must reach only who may read that indicator) and a value of its own.
+        The matched values are in the feed, which every federation reader reads: their canaries
+        become ``in_feed``; what stays need-to-know is the match (the indicator's id, its
+        engagement)."""
+        from vcisc.feeds.services import create_feed, import_feed_content
+
+        if self.coordinator is None:
+            return
+        ranked = sorted(
+            Indicator.objects.filter(pk__in=list(self.world.indicators)).values_list("pk", "value"),
+            key=lambda row: (
+                -TLPS.index(self.world.items[self.world.indicators[row[0]]].tlp),
+                str(row[0]),
+            ),
+        )
+        held: list[str] = []  # distinct values (a shared value is held twice)
+        for _, value in ranked:
+            if value not in held and len(held) < 2:
+                held.append(value)
+        name, info, own = self.token(), self.token(), self.token()
+        feed = create_feed(self.coordinator, {"name": f"Feed {name}", "tlp": "green"})
+        event_uuid = self.uuid4()
+        values = [*held, f"{own}.example"]
+        event = {
+            "Event": {
+                "uuid": event_uuid,
+                "info": f"Event {info}",
+                "date": "2026-01-01",
+                "distribution": 1,
+                "threat_level_id": 2,
+                "analysis": 2,
+                "Tag": [{"name": "tlp:green"}],
+                "Attribute": [
+                    {
+                        "uuid": self.uuid4(),
+                        "type": "domain",
+                        "category": "Network activity",
+                        "value": value,
+                        "to_ids": True,
+                        "distribution": 1,
+                    }
+                    for value in values
+                ],
+            }
+        }
+        manifest = {event_uuid: {"info": f"Event {info}", "timestamp": "1767225600"}}
+        result = import_feed_content(
+            self.coordinator,
+            feed.pk,
+            manifest,
+            lambda uuid: json.dumps(event) if uuid == event_uuid else None,
+        )
+        assert result.indicators == len(values), result.report
+        for tok, what in ((name, "feed's name"), (info, "feed event's info"), (own, "value")):
+            self.world.add_secret(Secret(tok, Kind.FEDERATION_OBJECT, f"feed {what}", tlp="green"))
+        for value in held:
+            tok = value.removesuffix(".example")
+            self.world.secrets[tok] = replace(self.world.secrets[tok], in_feed=True)
+        self.world.feed_matches += result.matches
 
     def uuid4(self) -> str:
         """A random UUID (version 4) from the plan's seed: the same plan, the same ids."""
@@ -999,6 +1066,8 @@ def build(plan: Plan) -> Built:
         b.share(sp)
     for pp in plan.posts:
         b.post(pp)
+    if plan.feed:
+        b.feed()
     passwords = b.passwords()
     tokens = b.api_tokens()
     b.finish_users()

@@ -800,7 +800,7 @@ class Checker:
                 if secret is None:
                     continue
                 if secret.kind is Kind.SECRET or (
-                    secret.kind in _LOG_KINDS and secret.tlp in NOT_FOR_LOGS
+                    secret.kind in _LOG_KINDS and secret.tlp in NOT_FOR_LOGS and not secret.in_feed
                 ):
                     self.findings.append(
                         Finding(

@@ -89,6 +89,7 @@ def hunt(
         stats["requests"] += len(built.world.rfas)
         stats["correlations"] += len(built.world.correlations)
         stats["federation collections posted to"] += len(built.world.collections)
+        stats["feed matches"] += built.world.feed_matches
         stats["engagement TAXII objects"] += sum(
             i.kind == "TAXII object" for i in built.world.items.values()
         )

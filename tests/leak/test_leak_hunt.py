@@ -43,6 +43,7 @@ MET = (
     "correlations",
     "federation collections posted to",
     "engagement TAXII objects",
+    "feed matches",
 )
 
 

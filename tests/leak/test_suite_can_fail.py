@@ -121,10 +121,10 @@ def _person(world: World, org_index: int, role: str) -> int:
     )
 
 
-def _check(routes: list[Route], who: Callable[[World], list[int]]) -> Checker:
+def _check(routes: list[Route], who: Callable[[World], list[int]], plan: Plan = PLAN) -> Checker:
     """Build the fixed scenario, probe every route with every id as ``who``, roll back."""
     with transaction.atomic():
-        built = build(PLAN)
+        built = build(plan)
         checker = Checker(built, routes, probes="all", stats=Counter(), only=who(built.world))
         checker.run()
         checker.check_outbox()
@@ -426,3 +426,90 @@ def test_a_correlation_shown_to_who_may_not_see_both_sides_is_caught(
     found = _problems(checker)
     assert "an indicator it may not see" in found, found
     assert "an engagement it takes no part in" in found, found
+
+
+#: PLAN with a federation feed holding the values of the RED request's TLP:RED and TLP:GREEN
+#: indicators (and one of its own): two feed matches.
+FEEDS = replace(PLAN, feed=True)
+
+
+def test_a_feed_match_is_shown_to_who_may_read_the_indicator_only(
+    routes: list[Route], no_template_capture: None
+) -> None:
+    """Org 1's analyst (not a named member) reads the feed, and the match on the GREEN
+    indicator, not the one on the RED indicator."""
+    checker = _check(routes, _routed_analyst, FEEDS)
+    assert not checker.findings, _problems(checker)
+    assert checker.world.feed_matches == 2
+    assert checker.stats["seen FEDERATION_OBJECT"] > 0, checker.stats
+
+
+def test_a_feed_match_on_an_indicator_one_may_not_read_is_caught(
+    routes: list[Route], monkeypatch: pytest.MonkeyPatch, no_template_capture: None
+) -> None:
+    """Feed matches of every indicator of the engagement, whatever its TLP: a participant that
+    is not a named member learns of the TLP:RED indicator (its id)."""
+    from vcisc.engagements import indicators
+    from vcisc.engagements.models import Engagement, Indicator
+    from vcisc.feeds import services
+    from vcisc.web import views
+
+    original = services.feed_matches_visible
+
+    def feed_matches_visible(user: User, engagement: Engagement) -> list[dict[str, Any]]:
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                indicators,
+                "indicators_visible",
+                lambda _who, eng: Indicator.objects.filter(engagement=eng),
+            )
+            return original(user, engagement)
+
+    monkeypatch.setattr(services, "feed_matches_visible", feed_matches_visible)
+    monkeypatch.setattr(views, "feed_matches_visible", feed_matches_visible)
+    found = _problems(_check(routes, _routed_analyst, FEEDS))
+    assert "an indicator it may not see" in found, found
+
+
+#: LINKED, with an exercise controller in org 0 (the requester, a participant of the AMBER
+#: engagement): content access to the engagement, but not the workspace roles.
+CONTROLLED = replace(
+    LINKED,
+    orgs=(
+        replace(
+            LINKED.orgs[0],
+            users=(*LINKED.orgs[0].users, UserPlan(("exercise-control",), True)),
+        ),
+        *LINKED.orgs[1:],
+    ),
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug found by the hunt: GET /feeds/misp/manifest.json, hashes.csv and "
+    "/feeds/misp/{event_uuid}.json answer 500 to a user of a participating organisation "
+    "without the liaison or analyst role (vcisc.feeds.served._readable lists the engagement, "
+    "misp_event -> _workspace raises Forbidden, which the view does not catch)",
+)
+def test_the_served_misp_feed_answers_a_participant_without_workspace_roles(
+    no_template_capture: None,
+) -> None:
+    routes = [r for r in discover() if r.label.startswith("misp-feed")]
+
+    def controller(world: World) -> list[int]:
+        org = _org_of(world, 0)
+        return [
+            p.id
+            for p in world.people.values()
+            if p.org_id == org and p.roles == frozenset({"exercise-control"})
+        ]
+
+    with transaction.atomic():
+        built = build(CONTROLLED)
+        who = controller(built.world)
+        assert who
+        checker = Checker(built, routes, probes="all", stats=Counter(), only=who)
+        checker.run()
+        transaction.set_rollback(True)
+    assert not checker.findings, _problems(checker)

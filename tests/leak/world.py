@@ -51,6 +51,9 @@ The rules, as this oracle applies them
 * **Federation collections** (TAXII, TLP:CLEAR and GREEN): what is posted there is read by every
   active user of a member or partner organisation or of the secretariat, except users whose only
   role is ``observer``. What is posted to an engagement's collection is a workspace item.
+* **Federation feeds** (TLP:CLEAR or GREEN MISP feeds) are read by the federation collections'
+  readers. A value both in a feed and in an engagement is seen by them (it is in the feed);
+  the *match* (which indicator, which engagement) only by whoever may read the indicator.
 * **People** (user e-mails and ids): a user knows its colleagues; coordinators and admins know
   everyone; participants know the named members of their engagement and the authors of the items
   they may read.
@@ -177,6 +180,9 @@ class Secret:
     user_id: int | None = None
     audience: str = ""
     tlp: str = "clear"
+    #: Also a value of a federation feed (TLP:CLEAR or GREEN): every federation reader may see
+    #: it, whatever its own rule says.
+    in_feed: bool = False
 
 
 @dataclass
@@ -200,6 +206,8 @@ class World:
     correlations: list[tuple[int, int]] = field(default_factory=list)
     #: Federation collections (TAXII) that objects were posted to.
     collections: list[UUID] = field(default_factory=list)
+    #: Matches of engagement indicators with a federation feed.
+    feed_matches: int = 0
 
     def add_secret(self, secret: Secret) -> str:
         assert secret.token not in self.secrets, secret.token
@@ -252,6 +260,8 @@ class World:
             lines.append(f"  items #{first} and #{second} hold the same indicator value")
         for cid in self.collections:
             lines.append(f"  objects posted to federation collection {cid}")
+        if self.feed_matches:
+            lines.append(f"  a federation feed matches {self.feed_matches} indicator(s)")
         return "\n".join(lines)
 
 
@@ -441,6 +451,8 @@ class View:
         kind = secret.kind
         if kind is Kind.SECRET:
             return False
+        if secret.in_feed and self.federation_reader:
+            return True
         if kind is Kind.ORG_NAME:
             return names_public or secret.org_id in self.known_orgs
         if kind is Kind.USER_EMAIL:
