@@ -1,21 +1,52 @@
 """Shared fixtures: a small federation with a user (and token) for every part of the story.
 
-Each test gets a clean database (pytest-django rolls back after every test).
+Each test gets a clean database (pytest-django rolls back after every test); :func:`shared_rows`
+lets a module or class of read-only tests share rows that are expensive to write (the demo).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Model
 from django.test import Client
 from django.utils import timezone
 
 from vcisc.federation import services as fs
 from vcisc.federation.models import Organisation, User
+
+T = TypeVar("T")
+
+
+def shared_rows(django_db_blocker: Any, build: Callable[[], T]) -> Iterator[T]:
+    """For a module- or class-scoped fixture (``yield from shared_rows(...)``, after
+    ``django_db_setup``): ``build()`` once, in a transaction that stays open while the scope's
+    tests run and is rolled back when it ends. Each test's own transaction (pytest-django's, a
+    savepoint here) nests inside it, so what a test writes is still undone after that test; the
+    next scope starts from a clean database again. Not for ``transaction=True`` tests."""
+    with django_db_blocker.unblock():
+        block = transaction.atomic()
+        block.__enter__()
+        try:
+            made = build()
+        except BaseException:
+            block.__exit__(*sys.exc_info())
+            raise
+    try:
+        yield made
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            block.__exit__(None, None, None)
 
 
 @dataclass
@@ -68,8 +99,8 @@ def _org(name: str, kind: str, nation: str | None) -> Organisation:
     return org
 
 
-@pytest.fixture
-def federation(db: Any) -> Federation:
+def _build_federation() -> tuple[dict[str, Organisation], dict[str, User], dict[str, str]]:
+    """The federation through the services: organisations, users and their tokens' text."""
     for code, name, kind, eu in [
         ("EE", "Estonia", "member", True),
         ("DE", "Germany", "member", True),
@@ -137,12 +168,82 @@ def federation(db: Any) -> Federation:
         "admin": ("admin@secretariat.example", "secretariat", ["admin"]),
     }
     users: dict[str, User] = {}
-    apis: dict[str, Api] = {}
+    tokens: dict[str, str] = {}
     for key, (email, org_key, roles) in people.items():
         user = fs.create_user(None, email=email, organisation_id=orgs[org_key].pk, roles=roles)
-        _, token = fs.create_token(None, user, days=30)
+        _, tokens[key] = fs.create_token(None, user, days=30)
         users[key] = user
-        apis[key] = Api(user, token)
+    return orgs, users, tokens
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The rows :func:`_build_federation` wrote (every table), and what names them."""
+
+    rows: list[tuple[type[Model], list[dict[str, Any]]]]
+    orgs: dict[str, int]
+    users: dict[str, int]
+    tokens: dict[str, str]
+
+
+def _take_snapshot() -> _Snapshot:
+    """Build the federation through the services once, in a transaction rolled back, keeping
+    every row it added (audit records and their hash chain included), field by field."""
+    tables = [
+        m
+        for m in apps.get_models(include_auto_created=True)
+        if m._meta.managed and not m._meta.proxy
+    ]
+    with transaction.atomic():
+        present = {m: set(m._base_manager.values_list("pk", flat=True)) for m in tables}
+        orgs, users, tokens = _build_federation()
+        rows = []
+        for model in tables:
+            pk = model._meta.pk
+            assert pk is not None
+            fields = [f.attname for f in model._meta.concrete_fields]
+            added = [
+                row
+                for row in model._base_manager.order_by("pk").values(*fields)
+                if row[pk.attname] not in present[model]
+            ]
+            if added:
+                rows.append((model, added))
+        transaction.set_rollback(True)
+    return _Snapshot(
+        rows,
+        {k: o.pk for k, o in orgs.items()},
+        {k: u.pk for k, u in users.items()},
+        tokens,
+    )
+
+
+@pytest.fixture(scope="session")
+def federation_rows(django_db_setup: None, django_db_blocker: Any) -> _Snapshot:
+    """The federation's rows, written once per session — before any test's own settings or
+    patches apply, so every test gets the same federation."""
+    with django_db_blocker.unblock():
+        return _take_snapshot()
+
+
+@pytest.fixture
+def federation(db: Any, federation_rows: _Snapshot) -> Federation:
+    """The federation of the story, as :func:`_build_federation` writes it through the services.
+
+    Writing it takes 10-20 times longer than the average test (a thousand queries: validation,
+    audit chain), so it is written once per session (``federation_rows``) and its rows — the
+    same rows, ids, audit records and digests — are inserted again for each test that asks (a
+    few queries), as Django's ``setUpTestData`` would share them. The test's rollback removes
+    them again.
+    """
+    snap = federation_rows
+    for model, rows in snap.rows:
+        model._base_manager.bulk_create([model(**copy.deepcopy(row)) for row in rows])
+    by_pk = Organisation.objects.in_bulk(snap.orgs.values())
+    orgs = {key: by_pk[pk] for key, pk in snap.orgs.items()}
+    people = User.objects.in_bulk(snap.users.values())
+    users = {key: people[pk] for key, pk in snap.users.items()}
+    apis = {key: Api(user, snap.tokens[key]) for key, user in users.items()}
     return Federation(orgs, users, apis)
 
 

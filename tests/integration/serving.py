@@ -4,18 +4,20 @@ in a temporary directory, its own settings, and its log output kept in a file wh
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-__all__ = ["VCISC", "environment", "run", "served"]
+__all__ = ["VCISC", "DemoData", "environment", "run", "served"]
 
 VCISC = str(Path(sys.executable).parent / "vcisc")
 
@@ -32,6 +34,18 @@ def environment(data_dir: Path, **settings: str) -> dict[str, str]:
     env["VCISC_DATA_DIR"] = str(data_dir)  # always the embedded SQLite default
     env.update({f"VCISC_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """A migrated data directory holding the demo (the ``demo_data`` fixture), to copy from."""
+
+    path: Path
+
+    def copy_to(self, data_dir: Path) -> Path:
+        """A copy at ``data_dir``, as if `vcisc migrate` and `vcisc demo` had run there."""
+        shutil.copytree(self.path, data_dir)
+        return data_dir
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

@@ -3,18 +3,27 @@ Python mirror (Viewer) give the same answer for every user and every request of 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
+from tests.conftest import shared_rows
 from vcisc import authz
 from vcisc.assistance.models import RequestForAssistance
-from vcisc.demo import load_demo
+from vcisc.demo import DemoSummary, load_demo
 from vcisc.federation.models import User
 
 pytestmark = pytest.mark.django_db
 
 
-def test_database_filter_and_python_mirror_agree() -> None:
-    load_demo(progress=False)
+@pytest.fixture(scope="module")
+def demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[DemoSummary]:
+    """The demo federation, loaded once for these read-only tests (a few seconds each time)."""
+    yield from shared_rows(django_db_blocker, lambda: load_demo(progress=False))
+
+
+def test_database_filter_and_python_mirror_agree(demo: DemoSummary) -> None:
     requests = list(RequestForAssistance.objects.all())
     assert len(requests) >= 10
     seen_by_someone: set[int] = set()
@@ -30,15 +39,13 @@ def test_database_filter_and_python_mirror_agree() -> None:
     assert seen_by_someone == {r.pk for r in requests}
 
 
-def test_operators_and_observers_see_no_request() -> None:
-    load_demo(progress=False)
+def test_operators_and_observers_see_no_request(demo: DemoSummary) -> None:
     for email in ("admin@secretariat.example", "observer@cert.am.example"):
         user = User.objects.get(email=email)
         assert not authz.visible_requests(user).exists()
 
 
-def test_offers_are_seen_by_requester_secretariat_and_the_offerer_only() -> None:
-    load_demo(progress=False)
+def test_offers_are_seen_by_requester_secretariat_and_the_offerer_only(demo: DemoSummary) -> None:
     from vcisc.assistance.models import Offer
 
     offers = list(Offer.objects.select_related("rfa"))

@@ -16,17 +16,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.serving import environment, run, served
+from tests.integration.serving import DemoData, environment, run, served
 
 LIMIT = 64 * 1024
 NATION = {"code": "XQ", "name": "Padland", "kind": "partner"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    env = environment(tmp_path_factory.mktemp("body-limit"), max_body_bytes=str(LIMIT))
-    run(env, "migrate")
-    run(env, "demo", "--quiet")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData
+) -> Iterator[tuple[str, dict[str, str]]]:
+    data = demo_data.copy_to(tmp_path_factory.mktemp("body-limit") / "data")
+    env = environment(data, max_body_bytes=str(LIMIT))
     token = run(env, "token", "create", "--user", "admin@secretariat.example", "--quiet")
     with served(env) as base:
         yield base, {"env": json.dumps(env), "token": token.strip()}

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from django_otp.oath import TOTP
 
-from tests.integration.serving import environment, run, served
+from tests.integration.serving import DemoData, environment, run, served
 from tests.web.logcapture import leaks
 
 EMAIL = "logcheck@cert.ee.example"
@@ -33,10 +33,8 @@ def _csrf(client: httpx.Client, path: str, noted: set[str]) -> str:
     return found[1]
 
 
-def test_the_served_log_holds_no_secret(tmp_path: Path) -> None:
-    env = environment(tmp_path / "data", log_level="DEBUG")
-    run(env, "migrate")
-    run(env, "demo", "--quiet")
+def test_the_served_log_holds_no_secret(tmp_path: Path, demo_data: DemoData) -> None:
+    env = environment(demo_data.copy_to(tmp_path / "data"), log_level="DEBUG")
     run(
         env,
         "user",

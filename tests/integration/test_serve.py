@@ -1,5 +1,5 @@
-"""What `make run` does, in real processes: migrate, load the demo, issue a token, serve over
-ASGI, and list exactly what that user may see over HTTP."""
+"""What `make run` does, in real processes: migrate, load the demo (the session's ``demo_data``,
+copied), issue a token, serve over ASGI, and list exactly what that user may see over HTTP."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from tests.integration.serving import DemoData
 
 VCISC = str(Path(sys.executable).parent / "vcisc")
 
@@ -37,7 +40,8 @@ def _get(url: str, token: str | None = None) -> tuple[int, object]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def _launch(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`vcisc serve` on a free port, not waited for (see :func:`_wait_up`)."""
     port = _free_port()
     server = subprocess.Popen(
         [VCISC, "serve", "--port", str(port)],
@@ -45,7 +49,10 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_up(server: subprocess.Popen[bytes], base: str) -> tuple[subprocess.Popen[bytes], str]:
     for _ in range(100):
         try:
             if _get(f"{base}/healthz")[0] == 200:
@@ -68,8 +75,8 @@ def _post(url: str, token: str, body: dict[str, object]) -> tuple[int, object]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("serve")
+def env(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> dict[str, str]:
+    data = demo_data.copy_to(tmp_path_factory.mktemp("serve") / "data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VCISC_")}
     env["VCISC_DATA_DIR"] = str(data)  # always the embedded SQLite default, like `make run`
     return env
@@ -83,23 +90,38 @@ def _run(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(args, 0, _run(env, *args), "")
-
-    run("migrate")
-    run("demo", "--quiet")
-    tokens = {
-        who: run("token", "create", "--user", email, "--quiet").stdout.strip()
-        for who, email in {
-            "coordinator": "coordinator@secretariat.example",
-            "ee": "liaison@cert.ee.example",
-            "am": "observer@cert.am.example",
-            "admin": "admin@secretariat.example",
-        }.items()
-    }
-    server, base = _start(env)
+def spare(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A second server process on the same database, started beside the first (a server takes
+    seconds to come up; the two come up at once), for the test that kills one."""
+    server, base = _launch(env)
     try:
+        yield server, base
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(
+    env: dict[str, str], spare: tuple[subprocess.Popen[bytes], str]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    server, base = _launch(env)
+    try:
+        # Tokens are issued while the servers start.
+        tokens = {
+            who: _run(env, "token", "create", "--user", email, "--quiet").strip()
+            for who, email in {
+                "coordinator": "coordinator@secretariat.example",
+                "ee": "liaison@cert.ee.example",
+                "am": "observer@cert.am.example",
+                "admin": "admin@secretariat.example",
+            }.items()
+        }
+        # Each server imports most of the application on its first request (seconds): both
+        # are asked at once.
+        with ThreadPoolExecutor(2) as pool:
+            for up in [pool.submit(_wait_up, *started) for started in ((server, base), spare)]:
+                up.result()
         yield base, tokens
     finally:
         server.terminate()
@@ -139,10 +161,12 @@ def test_openapi_document(served: tuple[str, dict[str, str]]) -> None:
 
 
 def test_an_acknowledged_write_survives_a_crash(
-    served: tuple[str, dict[str, str]], env: dict[str, str]
+    served: tuple[str, dict[str, str]],
+    spare: tuple[subprocess.Popen[bytes], str],
+    env: dict[str, str],
 ) -> None:
     _, tokens = served
-    server, base = _start(env)  # a second server process on the same database
+    server, base = _wait_up(*spare)  # a second server process on the same database
     status, _ = _post(
         f"{base}/api/v1/nations",
         tokens["admin"],

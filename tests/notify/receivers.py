@@ -129,7 +129,11 @@ class HttpReceiver:
         self.server = Server(("127.0.0.1", 0), Handler)
         if self.tls is not None:
             self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits up to one poll interval for the loop to see the request
+        # (the default, 0.5 s, was most of the teardown of every delivery test).
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
