@@ -28,7 +28,7 @@ from vcisc import authz
 from vcisc.engagements.exports import misp_event, misp_event_uuid
 from vcisc.engagements.models import Engagement
 from vcisc.errors import Conflict
-from vcisc.federation.models import User
+from vcisc.federation.models import Role, User
 from vcisc.http import BearerToken, RateLimited
 
 __all__ = ["event", "hashes", "manifest"]
@@ -64,7 +64,11 @@ def _unauthorised(detail: str) -> HttpResponse:
 
 
 def _readable(user: User) -> list[Engagement]:
+    """The engagements whose MISP event the user may export: those the API's MISP export
+    serves (content access, and the liaison or analyst role)."""
     if authz.is_observer_only(user):
+        return []
+    if not (user.has_role(Role.LIAISON) or user.has_role(Role.ANALYST)):
         return []
     return [
         e
