@@ -289,6 +289,8 @@ def bulk_load_indicators(
         name: meta.get_field(name).get_db_prep_save(value, connection)
         for name, value in constant.items()
     }
+    # Fields this loader does not know (added since): their defaults.
+    defaults = {f.name: f.get_db_prep_save(f.get_default(), connection) for f in fields}
     engagement_ids = [e.pk.hex for e in engagements]
     # Sequential primary keys: appending to the primary-key index, as new UUIDv4s would not, is
     # a loading shortcut only; nothing reads the order.
@@ -308,9 +310,12 @@ def bulk_load_indicators(
                 "correlation_key": key,
                 "correlation_digest": digest,
                 "correlation_digest64": digest64_of(digest),
+                # Below every watermark: loaded before any look-up builds its filter (the
+                # database's stamping trigger is off for the load, see _indexes_off).
+                "correlation_stamp": 0,
                 **prepared,
             }
-            yield tuple(row[f.name] for f in fields)
+            yield tuple(row[f.name] if f.name in row else defaults[f.name] for f in fields)
 
     table = meta.db_table
     with progress() as bar:
@@ -344,9 +349,9 @@ def bulk_load_indicators(
 
 
 class _indexes_off:
-    """Drop the indicator table's secondary indexes (and on PostgreSQL its unique constraint and
-    foreign-key triggers) for a bulk load, and build them again afterwards: what a restore from
-    a dump does. The rows are written in one transaction."""
+    """Drop the indicator table's secondary indexes and triggers (on PostgreSQL its unique
+    constraint; its triggers are off for the session) for a bulk load, and build them again
+    afterwards: what a restore from a dump does. The rows are written in one transaction."""
 
     def __init__(self, connection: Any, table: str) -> None:
         self.connection = connection
@@ -377,20 +382,21 @@ class _indexes_off:
                 for name, ddl in constraints:
                     cur.execute(f'ALTER TABLE {self.table} DROP CONSTRAINT "{name}"')
                     self.restore.append(f'ALTER TABLE {self.table} ADD CONSTRAINT "{name}" {ddl}')
-                cur.execute("SET session_replication_role = replica")  # no FK triggers
+                cur.execute("SET session_replication_role = replica")  # no FK or stamp triggers
                 cur.execute("SET maintenance_work_mem = '512MB'")
         else:
             raw = conn.connection
+            # Triggers too (the correlation stamp's: a row is stamped 0 by the loader).
             found = raw.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                "AND sql IS NOT NULL",
+                "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+                "AND tbl_name = ? AND sql IS NOT NULL",
                 [self.table],
             ).fetchall()
             raw.execute("PRAGMA journal_mode = DELETE")
             raw.execute("PRAGMA synchronous = OFF")
             raw.execute("PRAGMA cache_size = -1000000")
-            for name, ddl in found:
-                raw.execute(f'DROP INDEX "{name}"')
+            for kind, name, ddl in found:
+                raw.execute(f'DROP {kind.upper()} "{name}"')
                 self.restore.append(ddl)
             raw.execute("BEGIN")
 

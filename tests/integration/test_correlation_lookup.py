@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Federation, offer_body, rfa_body
-from vcisc.engagements import indicators
+from vcisc.engagements import lookup
 from vcisc.engagements.indicators import (
     IndicatorInput,
     add_indicators,
@@ -88,7 +88,7 @@ def test_look_ups_larger_than_a_batch(federation: Federation, monkeypatch: Any) 
     first, second = _engagement(fed), _engagement(fed, helper="fr")
     names = [f"h{n}.example" for n in range(7)]
     stored = _add(fed, first, *names)
-    monkeypatch.setattr(indicators, "_LOOKUP_BATCH", 2)
+    monkeypatch.setattr(lookup, "LOOKUP_BATCH", 2)
     held = indicators_elsewhere(second, _probe(*names, "missing.example"))
     assert sorted(h.indicator_id for h in held) == sorted(i.pk for i in stored)
     result = add_indicators(

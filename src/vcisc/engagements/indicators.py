@@ -16,15 +16,16 @@ import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from vcisc import authz
 from vcisc.audit.log import audit, snapshot
+from vcisc.engagements.lookup import Held, indicators_elsewhere
 from vcisc.engagements.models import (
     Correlation,
     CorrelationRelation,
@@ -84,9 +85,6 @@ CSV_COLUMNS = (
 FORMATS = ("csv", "text", "stix", "misp")
 #: Rows written per INSERT (SQLite allows 32,766 parameters a statement).
 _BATCH = 500
-#: 64-bit digests probed per correlation look-up statement: one array parameter on PostgreSQL,
-#: one JSON array on SQLite, so the statement's size, not a parameter limit, bounds it.
-_LOOKUP_BATCH = 50_000
 
 
 class ImportRejected(Invalid):
@@ -407,69 +405,6 @@ def _within(earlier: Indicator, new: Indicator, key: str, now: datetime) -> Corr
         second=new,
         created_at=now,
     )
-
-
-class Held(NamedTuple):
-    """An indicator of another engagement holding a value that was looked up."""
-
-    indicator_id: UUID
-    digest: str
-    correlation_key: str
-
-
-#: The Indicator fields the correlation look-up reads or filters on.
-_HELD_FIELDS = ("id", "engagement", "correlation_digest", "correlation_digest64", "correlation_key")
-
-
-def indicators_elsewhere(engagement_id: UUID, digests: Mapping[str, int]) -> list[Held]:
-    """Every indicator outside ``engagement_id`` whose ``correlation_digest`` is a key of
-    ``digests`` (each mapped to its :func:`digest64_of`, which the caller already has).
-
-    The look-up probes the BIGINT index on ``correlation_digest64`` with up to
-    ``_LOOKUP_BATCH`` sorted keys per statement (PostgreSQL: ``= ANY(array)``; SQLite: a join
-    with ``json_each`` over one JSON array), then keeps only rows whose full SHA-256 is one of
-    ``digests``: two values that share their first 64 bits are never taken for the same.
-    """
-    wanted = digests
-    probes = sorted(set(digests.values()))
-    meta = Indicator._meta
-    column = {
-        f.name: connection.ops.quote_name(str(f.column))
-        for f in meta.concrete_fields
-        if f.name in _HELD_FIELDS
-    }
-    table = connection.ops.quote_name(meta.db_table)
-    select = f"SELECT i.{column['id']}, i.{column['correlation_digest']}, "
-    select += f"i.{column['correlation_key']} FROM "
-    other = f"i.{column['engagement']} <> %s"
-    excluded = meta.get_field("engagement").get_db_prep_value(engagement_id, connection)
-    pk = meta.pk
-    assert pk is not None
-    found: list[Held] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(probes), _LOOKUP_BATCH):
-            chunk = probes[start : start + _LOOKUP_BATCH]
-            rows: Iterable[tuple[Any, str, str]]
-            if connection.vendor == "postgresql":
-                sql = f"{select}{table} AS i WHERE i.{column['correlation_digest64']} "
-                sql += f"= ANY(%s::bigint[]) AND {other}"
-                # An array literal: psycopg adapts a list element by element, several times
-                # slower than joining the numbers here.
-                cursor.execute(sql, ["{" + ",".join(map(str, chunk)) + "}", excluded])
-                rows = cursor.fetchall()
-            elif connection.vendor == "sqlite":
-                sql = f"{select}json_each(%s) AS probe JOIN {table} AS i "
-                sql += f"ON i.{column['correlation_digest64']} = probe.value WHERE {other}"
-                cursor.execute(sql, ["[" + ",".join(map(str, chunk)) + "]", excluded])
-                rows = cursor.fetchall()
-            else:  # another backend: the ORM's IN (...), with the same confirmation below
-                query = Indicator.objects.filter(correlation_digest64__in=chunk)
-                query = query.exclude(engagement_id=engagement_id)
-                rows = query.values_list("pk", "correlation_digest", "correlation_key")
-            for raw_id, digest, key in rows:
-                if digest in wanted:
-                    found.append(Held(pk.to_python(raw_id), digest, key))
-    return found
 
 
 #: Indicators at these TLPs may be known federation-wide (TLP 2.0: the community), so the

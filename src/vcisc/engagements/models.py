@@ -226,6 +226,13 @@ class Indicator(_Item):
     correlation_digest = models.CharField(max_length=64)
     #: ``correlation_digest``'s first 16 hex digits as a signed BIGINT (see ``digest64_of``).
     correlation_digest64 = models.BigIntegerField()
+    #: When the row's digests were written, in the database's own order, set by a trigger on
+    #: every insert and digest change whatever the writer passes (migration 0005; a model cannot
+    #: declare one): the writing transaction's id on PostgreSQL, a tick of the one-row
+    #: ``engagements_correlation_clock`` on SQLite. It keeps the correlation look-up's
+    #: in-process filter exact (vcisc.engagements.lookup); NULL (a row no trigger stamped) means
+    #: "always ask the database", never "already known".
+    correlation_stamp = models.BigIntegerField(null=True, blank=True, editable=False)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField(null=True, blank=True)
     #: STIX 2.1 confidence (§3.2): 0–100, or unknown.
@@ -260,6 +267,8 @@ class Indicator(_Item):
         ]
         indexes = [
             models.Index(fields=["correlation_digest64"], name="indicator_digest64"),
+            # The look-up's "written since the watermark" range (vcisc.engagements.lookup).
+            models.Index(fields=["correlation_stamp"], name="indicator_stamp"),
             # Networks are few, addresses many: one partial index each.
             models.Index(
                 fields=["range_low"], condition=Q(type="cidr"), name="indicator_network_range"
