@@ -283,9 +283,24 @@ def plans(draw: st.DrawFn, size: Size = Size()) -> Plan:
     secretariat = draw(_users(SECRETARIAT_ROLESETS, min_size=0, max_size=size.secretariat_users))
     rfas = draw(st.lists(_rfa(n_orgs), min_size=2 if linked else 1, max_size=max(size.rfas, 2)))
     shares: tuple[SharePlan, ...] = ()
-    if linked:  # the first two requests reach an open engagement, which the value links
+    if linked:
+        # The first two requests reach an open engagement, which the value links: org 0 asks,
+        # org 1 (of the member nation, so never an observer's) is routed and its offer
+        # accepted, with nothing excluded. A stage alone did not get there: drawn routes,
+        # exclusions and offers left most such requests in triage or circulated.
+        orgs = (orgs[0], replace(orgs[1], nation=0), *orgs[2:])
         rfas[:2] = [
-            replace(r, stage=draw(st.sampled_from(OPEN_STAGES)), withdraw=False) for r in rfas[:2]
+            replace(
+                r,
+                requester=0,
+                stage=draw(st.sampled_from(OPEN_STAGES)),
+                withdraw=False,
+                route_to=(1,),
+                exclude=(),
+                exclude_nation=False,
+                offers=(OfferPlan(0, "accepted", r.offers[0].reason),),
+            )
+            for r in rfas[:2]
         ]
         first = draw(st.sampled_from(TLPS))
         second = draw(st.sampled_from([t for t in TLPS if t != first]))
