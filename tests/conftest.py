@@ -218,6 +218,17 @@ def _take_snapshot() -> _Snapshot:
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache. The federation's tokens are the same in every
+    test (``federation_rows``), so the per-token API rate limit's counts, kept in the cache,
+    would otherwise add up across tests and answer 429 to whichever test passes 600 calls a
+    minute of one token first."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def federation_rows(django_db_setup: None, django_db_blocker: Any) -> _Snapshot:
     """The federation's rows, written once per session — before any test's own settings or
