@@ -47,25 +47,6 @@ HIT_SHARE = 0.10
 STORE_ENGAGEMENTS = 10
 
 
-def _admin_url() -> str:
-    return os.environ.get(
-        "VCISC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-
-
-def _pg_database(name: str, *, drop_only: bool = False) -> str:
-    import psycopg
-
-    with psycopg.connect(_admin_url(), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{_admin_url().rsplit('/', 1)[0]}/{name}"
-
-
 def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:>12,.0f}/s"
 
@@ -79,7 +60,7 @@ def _django(backend: str, db_name: str, keep: bool) -> tuple[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VCISC_")}
     env.update({"VCISC_DATA_DIR": data_dir, "VCISC_DEBUG": "false", "VCISC_LOG_LEVEL": "WARNING"})
     if backend == "postgresql":
-        env["VCISC_DATABASE_URL"] = _pg_database(db_name)
+        env["VCISC_DATABASE_URL"] = fx.pg_database(db_name)
     os.environ.clear()
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "vcisc.settings"
@@ -97,7 +78,7 @@ def _django(backend: str, db_name: str, keep: bool) -> tuple[str, Any]:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
             if backend == "postgresql":
-                _pg_database(db_name, drop_only=True)
+                fx.pg_database(db_name, drop_only=True)
 
     return data_dir, cleanup
 
@@ -494,9 +475,9 @@ def main() -> int:
     parts = args.only or ["parse", "store", "stream", "correlate"]
     if "postgresql" in backends:
         try:
-            _pg_database(f"{DB_PREFIX}_probe", drop_only=True)
+            fx.pg_database(f"{DB_PREFIX}_probe", drop_only=True)
         except Exception as exc:
-            print(f"bench_sharing: PostgreSQL is needed ({_admin_url()}): {exc}", file=sys.stderr)
+            print(f"bench_sharing: PostgreSQL is needed ({fx.admin_url()}): {exc}", file=sys.stderr)
             return 2
     load = os.getloadavg()
     print(

@@ -98,25 +98,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _admin_url() -> str:
-    return os.environ.get(
-        "VCISC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-
-
-def _pg_database(name: str, *, drop_only: bool = False) -> str:
-    import psycopg
-
-    with psycopg.connect(_admin_url(), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{_admin_url().rsplit('/', 1)[0]}/{name}"
-
-
 def _vcisc_env(data_dir: str, database_url: str | None) -> dict[str, str]:
     """The environment of VCISC's processes: nothing of the caller's ``VCISC_*`` settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VCISC_")}
@@ -446,7 +427,7 @@ def _load_vcisc(label: str, size: int, args: argparse.Namespace, folder: Path) -
     data_dir.mkdir()
     url = None
     if label == "postgresql":
-        url = _pg_database(f"{DB_PREFIX}_{size}")
+        url = fx.pg_database(f"{DB_PREFIX}_{size}")
     argv = [sys.executable, __file__, "--worker", "load", "--size", str(size)]
     argv += ["--seed", str(args.seed), "--data-dir", str(data_dir)]
     if url:
@@ -586,7 +567,7 @@ def bench_size(size: int, args: argparse.Namespace, conf: dict[str, Any]) -> boo
         if not args.keep_db:
             shutil.rmtree(folder, ignore_errors=True)
             if "postgresql" in args.backends:
-                _pg_database(f"{DB_PREFIX}_{size}", drop_only=True)
+                fx.pg_database(f"{DB_PREFIX}_{size}", drop_only=True)
         else:
             print(f"  kept: {folder}")
     return ok
@@ -664,9 +645,9 @@ def main() -> int:
     args.servers = [s for s in args.servers.split(",") if s]
     if "postgresql" in args.backends:
         try:
-            _pg_database(f"{DB_PREFIX}_probe", drop_only=True)
+            fx.pg_database(f"{DB_PREFIX}_probe", drop_only=True)
         except Exception as exc:
-            print(f"bench_taxii: PostgreSQL is needed ({_admin_url()}): {exc}", file=sys.stderr)
+            print(f"bench_taxii: PostgreSQL is needed ({fx.admin_url()}): {exc}", file=sys.stderr)
             return 2
     load = os.getloadavg()
     print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sys
 import uuid
@@ -417,3 +418,27 @@ class _indexes_off:
             raw.execute("COMMIT")
             raw.execute("PRAGMA journal_mode = WAL")
         conn.close()  # the next query reconnects with the application's own settings
+
+
+# --- PostgreSQL databases of the benchmarks -----------------------------------------------------
+
+
+def admin_url() -> str:
+    """The PostgreSQL server the benchmarks create their databases on."""
+    return os.environ.get(
+        "VCISC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def pg_database(name: str, *, drop_only: bool = False) -> str:
+    """A fresh database ``name`` (dropped first; only dropped with ``drop_only``): its URL."""
+    import psycopg
+
+    with psycopg.connect(admin_url(), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin_url().rsplit('/', 1)[0]}/{name}"
