@@ -373,13 +373,7 @@ LINKED = replace(
 def _linked(routes: list[Route], who: Callable[[World], list[int]]) -> Checker:
     """Like :func:`_check` for LINKED, with the TAXII routes too (its collections)."""
     routes = routes + [r for r in discover() if r.label.startswith("taxii:")]
-    with transaction.atomic():
-        built = build(LINKED)
-        checker = Checker(built, routes, probes="all", stats=Counter(), only=who(built.world))
-        checker.run()
-        checker.check_outbox()
-        transaction.set_rollback(True)
-    return checker
+    return _check(routes, who, LINKED)
 
 
 def _other_helper(world: World) -> list[int]:
