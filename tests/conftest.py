@@ -226,7 +226,10 @@ def _fresh_cache() -> None:
     minute of one token first."""
     from django.core.cache import cache
 
+    from vcisc.sharing.taxii import fast
+
     cache.clear()
+    fast.reset()  # and no TAXII fast-read decisions of an earlier test
 
 
 @pytest.fixture(scope="session")

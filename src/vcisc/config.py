@@ -180,6 +180,11 @@ class VciscConfig(BaseModel):
     signin_rate_per_ip: str = Field(default="30/m", pattern=r"^\d+/[smhd]$")
     api_rate_per_token: str = Field(default="600/m", pattern=r"^\d+/[smhd]$")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=2**34)
+    taxii_fast_reads: bool = Field(
+        default=True,
+        description="Answer repeated TAXII object reads without Django's request cycle while "
+        "the database is unchanged (vcisc.sharing.taxii.fast); false: Django answers all.",
+    )
     oidc_providers: list[OidcProvider] = Field(
         default_factory=list,
         description="Identity providers (JSON list, or a JSON file's path); see OidcProvider.",

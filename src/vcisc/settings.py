@@ -147,6 +147,7 @@ VCISC_SESSION_MAX = timedelta(hours=CONFIG.session_max_hours)
 VCISC_SIGNIN_RATE_PER_IP = CONFIG.signin_rate_per_ip
 VCISC_API_RATE_PER_TOKEN = CONFIG.api_rate_per_token
 VCISC_MAX_BODY_BYTES = CONFIG.max_body_bytes
+VCISC_TAXII_FAST_READS = CONFIG.taxii_fast_reads
 # Identity providers for OIDC sign-in (vcisc.web.oidc reads this at every request).
 VCISC_OIDC_PROVIDERS = tuple(CONFIG.oidc_providers)
 VCISC_OIDC_CACHE_SECONDS = CONFIG.oidc_cache_seconds

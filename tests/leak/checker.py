@@ -415,7 +415,34 @@ class Checker:
             if pending is not None and pending.value:
                 self.flush_messages(person, client, response)
         self.stats[f"status {response.status_code}"] += 1
+        if route.label == "taxii:objects" and person is not None:
+            self.fast_agrees(person, url, query)
         return self.answer(person, route, url, response)
+
+    def fast_agrees(self, person: Person, url: str, query: dict[str, str]) -> None:
+        """TAXII's fast reads (vcisc.sharing.taxii.fast) with the person's API token, deciding
+        and then from their cache, answer nothing but what Django's path answers that token:
+        the same 200, byte for byte."""
+        from urllib.parse import urlencode
+
+        from vcisc.sharing.taxii import fast
+
+        token = self.built.api_tokens[person.id]
+        response = self.api.get(url, query, HTTP_AUTHORIZATION=f"Bearer {token}")
+        headers = {"host": "testserver", "authorization": f"Bearer {token}"}
+        for attempt in ("deciding", "cached"):
+            got = fast.answer(url, urlencode(query), headers)
+            self.stats[f"taxii fast read {'answered' if got else 'declined'}"] += 1
+            if got is None:
+                continue  # Django's path answers (also when Django's answer was a 200)
+            content = response.content  # type: ignore[attr-defined]
+            if response.status_code != 200:
+                problem = f"answered 200 where Django's path answered {response.status_code}"
+            elif got.body != content or got.headers != dict(response.headers):
+                problem = "answered other bytes or headers than Django's path"
+            else:
+                continue
+            self.add(person, f"GET {url} (TAXII fast read, {attempt})", problem)
 
     def flush_messages(
         self, person: Person | None, client: Client, response: HttpResponseBase

@@ -390,6 +390,29 @@ def test_the_linked_scenario_is_clean(routes: list[Route], no_template_capture: 
     assert checker.stats["seen SHARED_VALUE"] > 0, checker.stats
     assert checker.stats["seen FEDERATION_OBJECT"] > 0, checker.stats
     assert checker.stats["hidden collection"] > 0, checker.stats
+    assert checker.stats["taxii fast read answered"] > 0, checker.stats
+
+
+def test_a_taxii_fast_read_that_skips_the_scoping_is_caught(
+    routes: list[Route], monkeypatch: pytest.MonkeyPatch, no_template_capture: None
+) -> None:
+    """TAXII's fast reads deciding with a collection look-up that asks no one's rights: an
+    outsider's client reads every engagement's collection there, while Django's path says
+    404; the checker compares the two on every TAXII object read."""
+    from vcisc.engagements.models import Engagement
+    from vcisc.sharing.taxii import fast, scopes
+    from vcisc.sharing.taxii.errors import TaxiiError
+
+    def anyone(user: User, cid: str) -> scopes.Collection:
+        eng = Engagement.objects.select_related("rfa").filter(pk=cid).first()
+        if eng is None:
+            raise TaxiiError(404, "Collection not found", "no such collection")
+        return scopes._engagement(user, eng, Q())
+
+    monkeypatch.setattr(fast, "get_collection", anyone)
+    taxii = routes + [r for r in discover() if r.label.startswith("taxii:")]
+    found = _problems(_check(taxii, _outsider))
+    assert "TAXII fast read" in found and "where Django's path answered 404" in found, found
 
 
 def test_a_correlation_shown_to_who_may_not_see_both_sides_is_caught(

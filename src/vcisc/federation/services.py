@@ -34,6 +34,7 @@ from vcisc.vocabulary import ICS_PROTOCOLS, LEGAL_CONDITIONS, sector_choices
 
 __all__ = [
     "authenticate_token",
+    "check_token",
     "create_capability",
     "create_contact",
     "create_nation",
@@ -422,6 +423,12 @@ class TokenRejected(Exception):
 
 
 def authenticate_token(text: str, *, now: datetime | None = None) -> User:
+    return check_token(text, now=now).user
+
+
+def check_token(text: str, *, now: datetime | None = None) -> ApiToken:
+    """The token's row (with its user and organisation) if ``text`` is a live token, its
+    ``last_used_at`` stamped; else :class:`TokenRejected` with the reason."""
     now = _now(now)
     parts = tokens.split(text)
     if parts is None:
@@ -441,7 +448,8 @@ def authenticate_token(text: str, *, now: datetime | None = None) -> User:
     # Coarse last-used stamp (once a minute at most) to keep reads from writing on every call.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
-    return row.user
+        row.last_used_at = now
+    return row
 
 
 def get_user_by_email(email: str) -> User:

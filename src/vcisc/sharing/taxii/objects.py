@@ -30,7 +30,7 @@ from vcisc.sharing.taxii.media import (
 from vcisc.sharing.taxii.scopes import Collection, get_collection
 from vcisc.sharing.taxii.status import status_body
 
-__all__ = ["manifest", "object_versions", "objects", "one_object"]
+__all__ = ["manifest", "object_versions", "objects", "objects_body", "one_object"]
 
 _STIX = "application/stix+json;version=2.1"
 _ONE_OBJECT = frozenset({"added_after", "limit", "next", "match[version]", "match[spec_version]"})
@@ -65,9 +65,15 @@ def _envelope(p: store.Page, key: bytes, items: bytes) -> bytes:
     return head + b'"' + key + b'":[' + items + b"]}"
 
 
-def _objects_page(p: store.Page) -> HttpResponse:
+def objects_body(p: store.Page) -> tuple[bytes, dict[str, str]]:
+    """The envelope of a page of stored texts, and its date-added headers."""
     texts = ",".join(text for _, text in p.items).encode()
-    return json_response(_envelope(p, b"objects", texts), headers=_headers(p))
+    return _envelope(p, b"objects", texts), _headers(p)
+
+
+def _objects_page(p: store.Page) -> HttpResponse:
+    body, headers = objects_body(p)
+    return json_response(body, headers=headers)
 
 
 @endpoint("GET", "POST")

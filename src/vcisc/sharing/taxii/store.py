@@ -56,7 +56,17 @@ from vcisc.sharing.taxii.models import CollectionState, StatusResource, StixObje
 from vcisc.sharing.taxii.scopes import Collection
 from vcisc.tlp import Tlp, strictest
 
-__all__ = ["Page", "add_objects", "delete_object", "materialise", "page", "rows", "text_page"]
+__all__ = [
+    "Page",
+    "add_objects",
+    "delete_object",
+    "materialise",
+    "page",
+    "rows",
+    "text_page",
+    "text_page_sql",
+    "text_rows_page",
+]
 
 _BATCH = 500
 _MICRO = timedelta(microseconds=1)
@@ -129,12 +139,23 @@ def text_page(qs: QuerySet[StixObject], limit: int) -> Page:
     up to 10,000 objects, and converting every row's timestamp (the ORM's converters, or
     psycopg's timestamp loader in Python) cost more than reading the page.
     """
+    sql, params = text_page_sql(qs, limit)
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return text_rows_page(found, limit)
+
+
+def text_page_sql(qs: QuerySet[StixObject], limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The query of :func:`text_page` (``%s`` placeholders, Django's parameters)."""
     added = Cast("date_added", output_field=TextField())
     sliced = qs.annotate(added_text=added).values_list("added_text", "text")[: limit + 1]
     sql, params = sliced.query.get_compiler(using=sliced.db).as_sql()
-    with connections[sliced.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
+    return sql, tuple(params)
+
+
+def text_rows_page(found: list[tuple[str, str]], limit: int) -> Page:
+    """The :class:`Page` of the rows :func:`text_page_sql`'s query fetched."""
     more = len(found) > limit
     items = found[:limit]
     if not items:
