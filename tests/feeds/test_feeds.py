@@ -448,3 +448,48 @@ def test_feeds_are_pulled_on_their_schedule(
         fed.api("coordinator").patch(f"/feeds/{by_hand}", {"pull_every_minutes": 1}).status_code
         == 422
     )
+
+
+def test_feeds_match_by_cidr_containment_both_ways(federation: Federation) -> None:
+    """A feed's network holds an engagement's address, an engagement's network holds a feed's
+    address: both are matches (``within``), on the feed's import and on the indicator's way
+    in; a network of the other family or a disjoint one is not."""
+    fed = federation
+    eng = accepted_engagement(fed, "amber")
+    api = fed.api("de")
+    for value in ("198.51.100.23", "192.0.2.0/24", "2001:db8::1"):
+        assert api.post(f"/engagements/{eng}/indicators", {"value": value}).status_code == 201
+    feed = _feed(fed)
+    event = misp_event(
+        "Ranges",
+        [
+            ("ip-dst", "198.51.100.0/24"),  # holds the engagement's address
+            ("ip-dst", "192.0.2.77"),  # inside the engagement's network
+            ("ip-dst", "203.0.113.0/24"),  # holds nothing of the engagement
+            ("ip-dst", "::ffff:0:0/96"),  # IPv6: holds no IPv4 address of the engagement
+        ],
+    )
+    resp = _upload(fed, feed, event)
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["matches"] == 2
+    found = fed.api("de_analyst").get(f"/engagements/{eng}/feed-matches").json()
+    assert sorted((m["value"], m["relation"], m["feed_value"]) for m in found) == [
+        ("192.0.2.0/24", "within", "192.0.2.77"),
+        ("198.51.100.23", "within", "198.51.100.0/24"),
+    ]
+    # On the way in: an address and a network inside feed networks, a network holding a feed
+    # address.
+    for value in ("203.0.113.9", "198.51.100.0/25", "192.0.2.64/26"):
+        assert api.post(f"/engagements/{eng}/indicators", {"value": value}).status_code == 201
+    assert api.post(f"/engagements/{eng}/indicators", {"value": "192.0.2.0/28"}).status_code == 201
+    found = fed.api("de").get(f"/engagements/{eng}/feed-matches").json()
+    pairs = sorted((m["value"], m["feed_value"]) for m in found)
+    assert ("203.0.113.9", "203.0.113.0/24") in pairs
+    assert ("198.51.100.0/25", "198.51.100.0/24") in pairs
+    assert ("192.0.2.64/26", "192.0.2.77") in pairs
+    assert not any(v == "192.0.2.0/28" for v, _ in pairs)  # 192.0.2.77 is not in .0/28
+    assert len(pairs) == 5 and _told(fed, "indicator.in_feed") == {"ee", "de"}
+    # The same value and a network holding it: one match for the indicator and feed.
+    assert api.post(f"/engagements/{eng}/indicators", {"value": "192.0.2.77"}).status_code == 201
+    same = fed.api("de").get(f"/engagements/{eng}/feed-matches").json()
+    assert [m["relation"] for m in same if m["value"] == "192.0.2.77"] == ["same"]

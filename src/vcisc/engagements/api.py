@@ -397,6 +397,11 @@ class FeedMatchOut(Schema):
     value: str
     feed_id: UUID
     feed: str
+    #: ``same``: the feed holds this value; ``within``: one of the two is an address or network
+    #: inside the other, a network (CIDR containment).
+    relation: str
+    #: The feed's value (the indicator's own when ``same``).
+    feed_value: str
     event_uuid: UUID
     event_info: str
     created_at: datetime

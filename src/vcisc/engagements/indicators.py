@@ -13,13 +13,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -59,15 +60,19 @@ __all__ = [
     "Held",
     "ImportRejected",
     "IndicatorInput",
+    "Ranged",
     "add_indicator",
     "add_indicators",
     "correlations_visible",
     "digest64_of",
     "digest_of",
+    "holding",
     "import_indicators",
     "import_stix_stream",
     "indicators_elsewhere",
     "indicators_visible",
+    "networks_over",
+    "ranges_inside",
     "stix_indicator_inputs",
 ]
 
@@ -351,43 +356,74 @@ def _containment(eng: Engagement, created: Sequence[Indicator], now: datetime) -
         return []
     pairs: list[Correlation] = []
     elsewhere = Indicator.objects.exclude(engagement=eng).exclude(range_low="")
-    # Networks elsewhere holding a new address or network: every network whose start is at
-    # most the highest new end, checked here (the index orders by the start only).
-    lowest = min(i.range_low for i in ranged)
-    highest = max(i.range_high for i in ranged)
+    # Networks elsewhere holding a new address or network.
     nets = list(
-        elsewhere.filter(type=ObservableType.CIDR.value, range_low__lte=highest)
-        .filter(range_high__gte=lowest)
-        .only("id", "correlation_key", "range_low", "range_high")
+        networks_over(elsewhere, ranged).only("id", "correlation_key", "range_low", "range_high")
     )
-    # Networks are CIDR blocks: by (family, prefix length, first address), a new range looks up
-    # the block of each prefix length present that would hold it (no pairwise comparison).
-    blocks: dict[tuple[str, int, int], list[Indicator]] = {}
-    for net in nets:
+    pairs += [_within(net, new, net.correlation_key, now) for net, new in holding(nets, ranged)]
+    # Addresses and networks elsewhere inside a new network.
+    for new in ranged:
+        if new.type != ObservableType.CIDR.value or new.range_low == new.range_high:
+            continue
+        inside = ranges_inside(elsewhere, new).only("id")[:CONTAINED_LIMIT]
+        pairs += [_within(other, new, new.correlation_key, now) for other in inside]
+    return pairs
+
+
+class Ranged(Protocol):
+    """An engagement's indicator or a feed's value: the addresses it covers (address_range)."""
+
+    range_low: str
+    range_high: str
+
+
+N = TypeVar("N", bound=Ranged)
+R = TypeVar("R", bound=Ranged)
+QS = TypeVar("QS", bound="QuerySet[Any]")
+
+
+def holding(networks: Iterable[N], ranged: Iterable[R]) -> Iterator[tuple[N, R]]:
+    """``(network, item)`` for each network (a CIDR block) that holds the whole range of an
+    item with a shorter prefix (the same block is the equality correlation's). Networks are
+    grouped by (family, prefix length, first address), so each item looks up the one block of
+    each prefix length present that would hold it: no pairwise comparison."""
+    blocks: dict[tuple[str, int, int], list[N]] = {}
+    for net in networks:
         family, low, length = _block(net.range_low, net.range_high)
         blocks.setdefault((family, length, low), []).append(net)
     lengths = sorted({(family, length) for family, length, _ in blocks})
-    for new in ranged:
-        family, low, length = _block(new.range_low, new.range_high)
+    for item in ranged:
+        family, low, length = _block(item.range_low, item.range_high)
         bits = 32 if family == "4" else 128
         for fam, shorter in lengths:
             if fam != family or shorter >= length:
                 continue
             start = low & ~((1 << (bits - shorter)) - 1)
             for net in blocks.get((family, shorter, start), ()):
-                pairs.append(_within(net, new, net.correlation_key, now))
-    # Addresses and networks elsewhere inside a new network.
-    for new in ranged:
-        if new.type != ObservableType.CIDR.value or new.range_low == new.range_high:
-            continue
-        inside = (
-            elsewhere.filter(range_low__gte=new.range_low, range_low__lte=new.range_high)
-            .filter(range_high__lte=new.range_high)
-            .exclude(range_low=new.range_low, range_high=new.range_high)
-            .only("id")[:CONTAINED_LIMIT]
-        )
-        pairs += [_within(other, new, new.correlation_key, now) for other in inside]
-    return pairs
+                yield net, item
+
+
+def networks_over(rows: QS, ranged: Sequence[Ranged]) -> QS:
+    """The networks among ``rows`` that may hold one of ``ranged`` (:func:`holding` tells
+    which): every network whose start is at most the highest end of ``ranged`` (the partial
+    index orders by the start only) and whose end is at least their lowest start."""
+    lowest = min(i.range_low for i in ranged)
+    highest = max(i.range_high for i in ranged)
+    found: QS = rows.filter(type=ObservableType.CIDR.value, range_low__lte=highest).filter(
+        range_high__gte=lowest
+    )
+    return found
+
+
+def ranges_inside(rows: QS, network: Ranged) -> QS:
+    """The rows (addresses and networks) inside ``network``, the network itself excluded."""
+    found: QS = (
+        rows.exclude(range_low="")
+        .filter(range_low__gte=network.range_low, range_low__lte=network.range_high)
+        .filter(range_high__lte=network.range_high)
+        .exclude(range_low=network.range_low, range_high=network.range_high)
+    )
+    return found
 
 
 def _block(range_low: str, range_high: str) -> tuple[str, int, int]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from vcisc.engagements.models import Indicator
+from vcisc.engagements.models import CorrelationRelation, Indicator
 from vcisc.ids import uuid_primary_key
 from vcisc.sharing.observables import MAX_URL_LENGTH, ObservableType
 from vcisc.tlp import Tlp
@@ -82,6 +82,10 @@ class FeedIndicator(models.Model):
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(max_length=5000, blank=True)
+    #: The addresses an IP or CIDR value covers, as ``Indicator.range_low``/``range_high``
+    #: (sortable text; empty for other types): containment is a range comparison.
+    range_low = models.CharField(max_length=33, blank=True, default="")
+    range_high = models.CharField(max_length=33, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -93,7 +97,15 @@ class FeedIndicator(models.Model):
                 condition=Q(tlp__in=[t.value for t in FEED_TLPS]), name="feed_indicator_tlp"
             ),
         ]
-        indexes = [models.Index(fields=["correlation_digest64"], name="feed_indicator_digest64")]
+        indexes = [
+            models.Index(fields=["correlation_digest64"], name="feed_indicator_digest64"),
+            models.Index(fields=["range_low"], condition=Q(type="cidr"), name="feed_network_range"),
+            models.Index(
+                fields=["range_low"],
+                condition=Q(type__in=["ipv4", "ipv6"]),
+                name="feed_address_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.value} in {self.feed_id}"
@@ -109,7 +121,12 @@ class FeedMatch(models.Model):
     id = uuid_primary_key()
     indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="+")
     feed = models.ForeignKey(Feed, on_delete=models.PROTECT, related_name="+")
+    #: The feed's value (``same``: the indicator's own; ``within``: the network holding the
+    #: indicator, or the address or network inside the indicator's network).
     correlation_key = models.TextField(max_length=MAX_URL_LENGTH + 20)
+    relation = models.CharField(
+        max_length=8, choices=CorrelationRelation.choices, default=CorrelationRelation.SAME
+    )
     event_uuid = models.UUIDField()
     event_info = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()

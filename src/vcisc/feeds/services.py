@@ -16,7 +16,7 @@ unless the indicator is TLP:RED, which goes to named people only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,10 +29,11 @@ from django.utils.dateparse import parse_datetime
 
 from vcisc import authz
 from vcisc.audit.log import audit, snapshot
-from vcisc.engagements.models import Engagement, Indicator, Participant
+from vcisc.engagements.models import CorrelationRelation, Engagement, Indicator, Participant
 from vcisc.errors import Forbidden, Invalid, NotFound
 from vcisc.federation.models import Organisation, User
 from vcisc.feeds.models import FEED_TLPS, Feed, FeedIndicator, FeedMatch
+from vcisc.sharing.observables import ObservableType
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
 from vcisc.tlp import Tlp, parse_tlp
 
@@ -52,6 +53,8 @@ __all__ = [
     "update_feed",
     "visible_feeds",
 ]
+
+SAME, WITHIN = CorrelationRelation.SAME.value, CorrelationRelation.WITHIN.value
 
 _BATCH = 500
 #: How many digests one look-up statement carries.
@@ -310,6 +313,7 @@ def import_feed_content(
                 last_seen=parse_datetime(item.last_seen) if item.last_seen else None,
                 comment=item.comment[:5000],
             )
+            _ranged(rows[key], item.observable)
     report = ImportReport(
         mode=mode,
         seen=read.report.seen,
@@ -358,6 +362,16 @@ def import_feed_content(
     return FeedResult(feed, report, kept_events, len(created), matches)
 
 
+def _ranged(row: FeedIndicator, observable: Any) -> FeedIndicator:
+    """The row with the addresses its IP or CIDR value covers (for containment)."""
+    from vcisc.sharing.observables import address_range
+
+    covered = address_range(observable)
+    if covered is not None:
+        row.range_low, row.range_high = covered
+    return row
+
+
 def _uuid_or_none(value: str | None) -> UUID | None:
     try:
         return UUID(value) if value else None
@@ -401,8 +415,9 @@ def add_from_collection(
     for obj in objects:
         for item in stix_indicator_inputs(obj):
             digest = digest_of(item.observable)
-            rows.setdefault(
-                digest,
+            if digest in rows:
+                continue
+            rows[digest] = _ranged(
                 FeedIndicator(
                     feed=feed,
                     event_uuid=collection,
@@ -418,6 +433,7 @@ def add_from_collection(
                     first_seen=item.first_seen,
                     comment=item.description,
                 ),
+                item.observable,
             )
     if not rows:
         return 0
@@ -462,45 +478,67 @@ def _lookup(model: Any, digests: Mapping[str, int], **filters: Any) -> list[Any]
     return found
 
 
+Found = tuple[Indicator, Feed, FeedIndicator, str]
+
+
 def _match_feed(feed: Feed, rows: Sequence[FeedIndicator], now: datetime) -> int:
-    """Match the feed's (new) content against every engagement's indicators."""
+    """Match the feed's (new) content against every engagement's indicators: the same values,
+    and CIDR containment both ways (an engagement's address or network inside a network of
+    the feed, the feed's inside an engagement's network)."""
+    from vcisc.engagements.indicators import CONTAINED_LIMIT, holding, networks_over, ranges_inside
+
     by_digest: dict[str, FeedIndicator] = {}
     for row in rows:
         by_digest.setdefault(row.correlation_digest, row)
     held = _lookup(Indicator, {d: r.correlation_digest64 for d, r in by_digest.items()})
-    return _record(feed_rows=[(i, feed, by_digest[i.correlation_digest]) for i in held], now=now)
+    found: list[Found] = [(i, feed, by_digest[i.correlation_digest], SAME) for i in held]
+    ranged = [r for r in rows if r.range_low]
+    if ranged:
+        nets = networks_over(Indicator.objects.all(), ranged)
+        found += [(net, feed, row, WITHIN) for net, row in holding(nets, ranged)]
+        for row in ranged:
+            if row.type == ObservableType.CIDR.value and row.range_low != row.range_high:
+                inside = ranges_inside(Indicator.objects.all(), row)[:CONTAINED_LIMIT]
+                found += [(i, feed, row, WITHIN) for i in inside]
+    return _record(found, now=now)
 
 
 def match_new_indicators(created: Sequence[Indicator], now: datetime) -> int:
-    """Match indicators just added to an engagement against every enabled feed."""
+    """Match indicators just added to an engagement against every enabled feed: the same
+    values, and CIDR containment both ways (as :func:`_match_feed`)."""
+    from vcisc.engagements.indicators import CONTAINED_LIMIT, holding, networks_over, ranges_inside
+
     if not created or not Feed.objects.filter(enabled=True, indicators__gt=0).exists():
         return 0
     by_digest = {i.correlation_digest: i for i in created}
-    found = _lookup(
+    same = _lookup(
         FeedIndicator,
         {d: i.correlation_digest64 for d, i in by_digest.items()},
         feed__enabled=True,
     )
-    feeds = Feed.objects.in_bulk({r.feed_id for r in found})
-    pairs: dict[tuple[UUID, UUID], FeedIndicator] = {}
-    for row in found:
-        pairs.setdefault((by_digest[row.correlation_digest].pk, row.feed_id), row)
-    return _record(
-        feed_rows=[
-            (by_digest[row.correlation_digest], feeds[row.feed_id], row) for row in pairs.values()
-        ],
-        now=now,
-    )
+    pairs: list[tuple[Indicator, FeedIndicator, str]] = [
+        (by_digest[row.correlation_digest], row, SAME) for row in same
+    ]
+    ranged = [i for i in created if i.range_low]
+    if ranged:
+        enabled = FeedIndicator.objects.filter(feed__enabled=True)
+        pairs += [(i, net, WITHIN) for net, i in holding(networks_over(enabled, ranged), ranged)]
+        for new in ranged:
+            if new.type == ObservableType.CIDR.value and new.range_low != new.range_high:
+                inside = ranges_inside(enabled, new)[:CONTAINED_LIMIT]
+                pairs += [(new, row, WITHIN) for row in inside]
+    feeds = Feed.objects.in_bulk({row.feed_id for _, row, _ in pairs})
+    return _record([(i, feeds[row.feed_id], row, how) for i, row, how in pairs], now=now)
 
 
-def _record(*, feed_rows: Iterable[tuple[Indicator, Feed, FeedIndicator]], now: datetime) -> int:
-    """Store the matches not yet known, and tell the engagements' organisations of them."""
-    candidates = list(feed_rows)
+def _record(candidates: Sequence[Found], *, now: datetime) -> int:
+    """Store the matches not yet known (one per indicator and feed: the first found, the same
+    value before containment), and tell the engagements' organisations of them."""
     if not candidates:
         return 0
     known: set[tuple[UUID, UUID]] = set()
-    indicator_ids = sorted({i.pk for i, _, _ in candidates})
-    feed_ids = {f.pk for _, f, _ in candidates}
+    indicator_ids = sorted({i.pk for i, _, _, _ in candidates})
+    feed_ids = {f.pk for _, f, _, _ in candidates}
     for start in range(0, len(indicator_ids), _LOOKUP):
         chunk = indicator_ids[start : start + _LOOKUP]
         known.update(
@@ -508,18 +546,22 @@ def _record(*, feed_rows: Iterable[tuple[Indicator, Feed, FeedIndicator]], now: 
                 "indicator_id", "feed_id"
             )
         )
-    fresh = [
-        FeedMatch(
-            indicator=indicator,
-            feed=feed,
-            correlation_key=row.correlation_key,
-            event_uuid=row.event_uuid,
-            event_info=row.event_info,
-            created_at=now,
+    fresh = []
+    for indicator, feed, row, relation in candidates:
+        if (indicator.pk, feed.pk) in known:
+            continue
+        known.add((indicator.pk, feed.pk))
+        fresh.append(
+            FeedMatch(
+                indicator=indicator,
+                feed=feed,
+                correlation_key=row.correlation_key,
+                relation=relation,
+                event_uuid=row.event_uuid,
+                event_info=row.event_info,
+                created_at=now,
+            )
         )
-        for indicator, feed, row in candidates
-        if (indicator.pk, feed.pk) not in known
-    ]
     for start in range(0, len(fresh), _BATCH):
         FeedMatch.objects.bulk_create(fresh[start : start + _BATCH], ignore_conflicts=True)
     _tell(fresh, now)
@@ -576,6 +618,8 @@ def feed_matches_visible(user: User, engagement: Engagement) -> list[dict[str, A
             "value": m.indicator.value,
             "feed_id": m.feed_id,
             "feed": m.feed.name,
+            "relation": m.relation,
+            "feed_value": m.correlation_key.partition(":")[2] or m.correlation_key,
             "event_uuid": m.event_uuid,
             "event_info": m.event_info,
             "created_at": m.created_at,
