@@ -9,13 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.utils import timezone
 
 from tests.conftest import Federation, accepted_engagement
 from tests.taxii.test_taxii import FED_GREEN
-from vcisc.engagements.models import EngagementMember
+from vcisc.engagements.models import EngagementMember, Participant
 from vcisc.federation import services as fs
 from vcisc.federation.models import ApiToken
 from vcisc.sharing.taxii import fast
@@ -126,10 +127,8 @@ def test_a_deactivated_account_and_a_removed_participant_read_nothing(
     fs.deactivate(None, federation.users["ee_analyst"])
     assert fast_read(federation, "ee_analyst", engagement) is None
     assert django_read(federation, "ee_analyst", engagement).status_code == 401
-    # DE's participation ends (its offer withdrawn is not enough: see the leak notes); here the
-    # row goes, as a coordinator's correction would remove it.
-    from vcisc.engagements.models import Participant
-
+    # DE's participation ends: its participant row goes (the fast path decides on whatever
+    # the database holds, however the change was made).
     Participant.objects.filter(
         engagement_id=engagement, organisation=federation.orgs["de"]
     ).delete()
@@ -216,8 +215,6 @@ def test_the_asgi_layer_hands_everything_else_to_django(
 
 
 def test_the_marker_moves_with_every_write_and_only_then(federation: Federation) -> None:
-    from django.db import connection
-
     connection.ensure_connection()
 
     def marker() -> tuple[Any, ...]:
