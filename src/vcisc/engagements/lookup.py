@@ -215,13 +215,13 @@ def indicators_elsewhere(engagement_id: UUID, digests: Mapping[str, int]) -> lis
     for how the in-process filter keeps that true); a row whose first 64 bits match but whose
     full SHA-256 does not is never returned.
     """
-    probes = sorted(set(digests.values()))
-    if not probes:
+    keys = set(digests.values())
+    if not keys:
         return []
     column = _columns()
-    if len(probes) < FILTER_MIN_PROBES or connection.vendor not in ("postgresql", "sqlite"):
-        return _probe(engagement_id, digests, probes, column)
-    return _filtered(engagement_id, digests, probes, column)
+    if len(keys) < FILTER_MIN_PROBES or connection.vendor not in ("postgresql", "sqlite"):
+        return _probe(engagement_id, digests, sorted(keys), column)
+    return _filtered(engagement_id, digests, keys, column)
 
 
 def _probe(
@@ -271,7 +271,7 @@ def _confirmed(rows: Iterable[tuple[Any, str, str]], wanted: Mapping[str, int]) 
 
 
 def _filtered(
-    engagement_id: UUID, wanted: Mapping[str, int], probes: Sequence[int], column: dict[str, str]
+    engagement_id: UUID, wanted: Mapping[str, int], probes: Iterable[int], column: dict[str, str]
 ) -> list[Held]:
     key = _database_key()
     with connection.cursor() as cursor:
@@ -294,7 +294,8 @@ def _filtered(
 
         _publish(install)
     bits, mask = current.bits, current.mask
-    passing = [p for p in probes if bits[(p & mask) >> 3] >> (p & 7) & 1]
+    # Only the keys the filter lets through are sorted (the index is searched in key order).
+    passing = sorted([p for p in probes if bits[(p & mask) >> 3] >> (p & 7) & 1])
     engagement = Indicator._meta.get_field("engagement")
     excluded = engagement.get_db_prep_value(engagement_id, connection)
     e, d64, stamp = column["engagement"], column["correlation_digest64"], column["stamp"]
@@ -323,8 +324,6 @@ def _filtered(
     with connection.cursor() as cursor:
         cursor.execute(sql, [probe_param, excluded, since])
         rows = cursor.fetchall()
-    uuid_of = engagement.target_field.to_python
-    probing = uuid_of(engagement_id)
     seen: dict[Any, tuple[Any, str, str]] = {}
     learned: list[int] = []
     watermark: int | None = None
@@ -335,7 +334,7 @@ def _filtered(
             continue
         if branch == 2:
             learned.append(prefix)
-        if uuid_of(holder) != probing:
+        if holder != excluded:  # both as the database gives them (no UUID per row)
             seen[pk] = (pk, digest, correlation_key)
     found = _confirmed(seen.values(), wanted)
     target = current
