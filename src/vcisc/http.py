@@ -67,6 +67,8 @@ def count_token_call(key_id: str) -> bool:
     """:func:`token_over_limit` for a caller with no request (TAXII's fast reads): the same
     counter — django-ratelimit's cache key for the group, rate, token and window — counted in
     one cache operation instead of its six settings look-ups and two operations."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return False
     rate = settings.VCISC_API_RATE_PER_TOKEN
     limit, period = ratelimit_core._split_rate(rate)
     window = ratelimit_core._get_window(key_id, period)
