@@ -9,7 +9,6 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit import core as ratelimit_core
-from django_ratelimit.core import is_ratelimited
 from ninja import Schema
 from ninja.errors import AuthenticationError
 from ninja.pagination import LimitOffsetPagination
@@ -30,7 +29,6 @@ __all__ = [
     "RateLimited",
     "StrictSchema",
     "count_token_call",
-    "token_over_limit",
     "user_of",
 ]
 
@@ -54,7 +52,7 @@ class BearerToken(HttpBearer):
             raise AuthenticationError(401, str(exc)) from None
         parts = tokens.split(token)
         assert parts is not None, "authenticate_token accepts well-formed tokens only"
-        if token_over_limit(request, parts[0]):
+        if count_token_call(parts[0]):
             raise RateLimited(settings.VCISC_API_RATE_PER_TOKEN)
         return user
 
@@ -64,9 +62,11 @@ _COUNTER_KEYS: dict[tuple[str, str, int], str] = {}
 
 
 def count_token_call(key_id: str) -> bool:
-    """:func:`token_over_limit` for a caller with no request (TAXII's fast reads): the same
-    counter — django-ratelimit's cache key for the group, rate, token and window — counted in
-    one cache operation instead of its six settings look-ups and two operations."""
+    """Count one call of the token ``key_id``; True when it is over ``VCISC_API_RATE_PER_TOKEN``.
+    One counter per token, whichever route the call took (API, TAXII, TAXII's fast reads, which
+    have no request object): django-ratelimit's counter — its cache key for the group, rate,
+    token and window — counted in one cache operation instead of ``is_ratelimited``'s six
+    settings look-ups and two operations."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return False
     rate = settings.VCISC_API_RATE_PER_TOKEN
@@ -87,18 +87,6 @@ def count_token_call(key_id: str) -> bool:
         else:
             count = cache.incr(cache_key)
     return bool(count > limit)
-
-
-def token_over_limit(request: HttpRequest, key_id: str) -> bool:
-    """Count one call of the token ``key_id``; True when it is over ``VCISC_API_RATE_PER_TOKEN``
-    (one count per token, whichever route the call took: API, TAXII, TAXII's fast reads)."""
-    return is_ratelimited(
-        request,
-        group=_GROUP,
-        key=lambda _g, _r: key_id,
-        rate=settings.VCISC_API_RATE_PER_TOKEN,
-        increment=True,
-    )
 
 
 #: Token first (API clients), then the browser session (with Django's CSRF check).

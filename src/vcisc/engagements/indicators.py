@@ -74,6 +74,7 @@ __all__ = [
     "networks_over",
     "ranges_inside",
     "stix_indicator_inputs",
+    "wide_networks",
 ]
 
 #: The columns a CSV import reads (a header row names them; only ``value`` is required).
@@ -362,9 +363,7 @@ def _containment(eng: Engagement, created: Sequence[Indicator], now: datetime) -
     )
     pairs += [_within(net, new, net.correlation_key, now) for net, new in holding(nets, ranged)]
     # Addresses and networks elsewhere inside a new network.
-    for new in ranged:
-        if new.type != ObservableType.CIDR.value or new.range_low == new.range_high:
-            continue
+    for new in wide_networks(ranged):
         inside = ranges_inside(elsewhere, new).only("id")[:CONTAINED_LIMIT]
         pairs += [_within(other, new, new.correlation_key, now) for other in inside]
     return pairs
@@ -373,6 +372,7 @@ def _containment(eng: Engagement, created: Sequence[Indicator], now: datetime) -
 class Ranged(Protocol):
     """An engagement's indicator or a feed's value: the addresses it covers (address_range)."""
 
+    type: str
     range_low: str
     range_high: str
 
@@ -401,6 +401,14 @@ def holding(networks: Iterable[N], ranged: Iterable[R]) -> Iterator[tuple[N, R]]
             start = low & ~((1 << (bits - shorter)) - 1)
             for net in blocks.get((family, shorter, start), ()):
                 yield net, item
+
+
+def wide_networks(ranged: Iterable[R]) -> Iterator[R]:
+    """The networks among ``ranged`` that hold more than one address (others can hold nothing
+    but themselves, which is the equality correlation's)."""
+    for item in ranged:
+        if item.type == ObservableType.CIDR.value and item.range_low != item.range_high:
+            yield item
 
 
 def networks_over(rows: QS, ranged: Sequence[Ranged]) -> QS:

@@ -33,7 +33,6 @@ from vcisc.engagements.models import CorrelationRelation, Engagement, Indicator,
 from vcisc.errors import Forbidden, Invalid, NotFound
 from vcisc.federation.models import Organisation, User
 from vcisc.feeds.models import FEED_TLPS, Feed, FeedIndicator, FeedMatch
-from vcisc.sharing.observables import ObservableType
 from vcisc.sharing.reports import ImportMode, ImportReport, ObjectProblem
 from vcisc.tlp import Tlp, parse_tlp
 
@@ -485,7 +484,13 @@ def _match_feed(feed: Feed, rows: Sequence[FeedIndicator], now: datetime) -> int
     """Match the feed's (new) content against every engagement's indicators: the same values,
     and CIDR containment both ways (an engagement's address or network inside a network of
     the feed, the feed's inside an engagement's network)."""
-    from vcisc.engagements.indicators import CONTAINED_LIMIT, holding, networks_over, ranges_inside
+    from vcisc.engagements.indicators import (
+        CONTAINED_LIMIT,
+        holding,
+        networks_over,
+        ranges_inside,
+        wide_networks,
+    )
 
     by_digest: dict[str, FeedIndicator] = {}
     for row in rows:
@@ -496,17 +501,22 @@ def _match_feed(feed: Feed, rows: Sequence[FeedIndicator], now: datetime) -> int
     if ranged:
         nets = networks_over(Indicator.objects.all(), ranged)
         found += [(net, feed, row, WITHIN) for net, row in holding(nets, ranged)]
-        for row in ranged:
-            if row.type == ObservableType.CIDR.value and row.range_low != row.range_high:
-                inside = ranges_inside(Indicator.objects.all(), row)[:CONTAINED_LIMIT]
-                found += [(i, feed, row, WITHIN) for i in inside]
+        for row in wide_networks(ranged):
+            inside = ranges_inside(Indicator.objects.all(), row)[:CONTAINED_LIMIT]
+            found += [(i, feed, row, WITHIN) for i in inside]
     return _record(found, now=now)
 
 
 def match_new_indicators(created: Sequence[Indicator], now: datetime) -> int:
     """Match indicators just added to an engagement against every enabled feed: the same
     values, and CIDR containment both ways (as :func:`_match_feed`)."""
-    from vcisc.engagements.indicators import CONTAINED_LIMIT, holding, networks_over, ranges_inside
+    from vcisc.engagements.indicators import (
+        CONTAINED_LIMIT,
+        holding,
+        networks_over,
+        ranges_inside,
+        wide_networks,
+    )
 
     if not created or not Feed.objects.filter(enabled=True, indicators__gt=0).exists():
         return 0
@@ -523,10 +533,9 @@ def match_new_indicators(created: Sequence[Indicator], now: datetime) -> int:
     if ranged:
         enabled = FeedIndicator.objects.filter(feed__enabled=True)
         pairs += [(i, net, WITHIN) for net, i in holding(networks_over(enabled, ranged), ranged)]
-        for new in ranged:
-            if new.type == ObservableType.CIDR.value and new.range_low != new.range_high:
-                inside = ranges_inside(enabled, new)[:CONTAINED_LIMIT]
-                pairs += [(new, row, WITHIN) for row in inside]
+        for new in wide_networks(ranged):
+            inside = ranges_inside(enabled, new)[:CONTAINED_LIMIT]
+            pairs += [(new, row, WITHIN) for row in inside]
     feeds = Feed.objects.in_bulk({row.feed_id for _, row, _ in pairs})
     return _record([(i, feeds[row.feed_id], row, how) for i, row, how in pairs], now=now)
 

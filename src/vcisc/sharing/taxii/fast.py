@@ -387,10 +387,13 @@ def _plan(cache: _Cache, req: _Request, now: datetime) -> tuple[_Token, _Query] 
     return None if compiled is None else (token, compiled)
 
 
-def _finish(token: _Token, found: list[tuple[str, str]], req: _Request) -> Answer | None:
+def _finish(
+    token: _Token, found: list[tuple[str, str]], req: _Request, *, how: str = "hits"
+) -> Answer | None:
+    """The answer, counted against the token's rate limit (and in :func:`stats` as ``how``)."""
     if count_token_call(token.key_id):
         return None  # Django's path counts it too, and answers 429
-    _STATS["hits"] += 1
+    _STATS[how] += 1
     return _respond(found, req)
 
 
@@ -459,12 +462,9 @@ def _decide(cache: _Cache, req: _Request, now: datetime) -> Answer | None:
         if col.engagement is not None:
             store.materialise(col.engagement)
         cache.collections[key] = col
-    if count_token_call(token.key_id):
-        return None
     sql, params = _query(col, req.filters)
     connection.ensure_connection()
-    _STATS["decided"] += 1
-    return _respond(_fetch(connection.connection, sql, params), req)
+    return _finish(token, _fetch(connection.connection, sql, params), req, how="decided")
 
 
 @dataclass(frozen=True)
@@ -606,7 +606,8 @@ class FastReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = None
-        if scope["type"] == "http" and scope["method"] == "GET" and _PATH.fullmatch(scope["path"]):
+        # The path itself is matched by _parse: here only what keeps other requests out cheaply.
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"][:8] == "/taxii2/":
             found = await self._answer(scope)
         if found is None:
             await self.app(scope, receive, send)
