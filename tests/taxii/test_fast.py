@@ -75,8 +75,10 @@ def test_every_read_answers_as_djangos_path(federation: Federation, engagement: 
     queries = [
         "",
         "limit=1",
+        "limit=5",  # small pages: several rows, in order, in the event loop's one statement
         f"next={first['next']}&limit=1",
         "match[type]=indicator",
+        "match[type]=indicator&limit=50",
         f"match[id]={an_id}",
         f"match[id]={an_id},indicator--00000000-0000-4000-8000-000000000000",
         "match[version]=all&match[spec_version]=2.1",

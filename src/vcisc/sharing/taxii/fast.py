@@ -400,20 +400,22 @@ def _finish(
 def _marked_rows(
     raw: Any, vendor: str, sql: str, params: tuple[Any, ...]
 ) -> tuple[tuple[Any, ...], list[tuple[str, str]]]:
-    """The marker, then the rows: on PostgreSQL in one round trip (a pipeline)."""
+    """The marker, then the rows: on PostgreSQL in one statement, so one round trip and one
+    snapshot (the marker's row joined to the rows, which keep their order: a nested loop over
+    the marker's single row is the only plan for ``LEFT JOIN … ON true``)."""
     if vendor != "postgresql":
         marker = _marker(raw, vendor)
         return marker, _fetch(raw, sql, params)
-    with raw.pipeline():
-        first = _pg_cursor(raw)
-        first.execute(_PG_MARKER, prepare=True)
-        second = _pg_cursor(raw)
-        second.execute(sql, params, prepare=True)
-    try:
-        return (raw, *first.fetchone()), list(second.fetchall())
-    finally:
-        first.close()
-        second.close()
+    # Both parts are our own SQL (Django's compiled query, its values passed as parameters).
+    joined_sql = "SELECT m.*, r.* FROM (" + _PG_MARKER + ") AS m LEFT JOIN LATERAL ("  # noqa: S608
+    joined_sql += sql + ") AS r ON true"
+    with _pg_cursor(raw) as cursor:
+        cursor.execute(joined_sql, params, prepare=True)
+        joined = cursor.fetchall()
+    first = joined[0]
+    if first[4] is None:  # no row: the marker's, with NULLs for the row's columns
+        return (raw, *first[:3]), []
+    return (raw, *first[:3]), [(row[3], row[4]) for row in joined]
 
 
 def _from_cache(
