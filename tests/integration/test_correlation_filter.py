@@ -139,6 +139,19 @@ def test_a_row_committed_by_another_connection_is_found(federation: Any) -> None
     assert _elsewhere(third, "old.example", "new.example") == both
 
 
+def test_a_new_row_of_the_engagement_itself_is_learned_not_found(federation: Any) -> None:
+    """Rows written since the watermark come back whatever their engagement, to be learned;
+    those of the looked-up engagement are not held elsewhere."""
+    fed = federation
+    mine, other = _engagement(fed), _engagement(fed)
+    _add(fed, other, "theirs.example")
+    assert _elsewhere(mine, "theirs.example", "mine.example") == ["dns:theirs.example"]
+    _in_thread(lambda: _written_elsewhere(fed, mine, "mine.example")).join()
+    assert _elsewhere(mine, "theirs.example", "mine.example") == ["dns:theirs.example"]
+    # The other engagement looking the same values up finds the new row (learned or not).
+    assert _elsewhere(other, "theirs.example", "mine.example") == ["dns:mine.example"]
+
+
 def test_a_rolled_back_transaction_teaches_the_filter_nothing(federation: Any) -> None:
     fed = federation
     first, second, third = _engagement(fed), _engagement(fed), _engagement(fed)
