@@ -68,6 +68,8 @@ _BITS_PER_KEY = 16
 _MIN_BITS = 1 << 20
 #: Keys are added to the filter this many at a time (bounded temporary arrays).
 _ADD_CHUNK = 1 << 20
+#: Bytes of PostgreSQL's COPY text (one key a line) parsed at a time while building.
+_COPY_CHUNK = 1 << 22
 
 
 class Held(NamedTuple):
@@ -203,14 +205,20 @@ def _build(column: dict[str, str]) -> _Filter:
             if connection.vendor == "postgresql":
                 raw = cursor.cursor
                 keys = f"{column['correlation_digest64']} FROM {column['table']}"
+                # libpq hands COPY's text over a row at a time: gathered into chunks of
+                # whole lines before they become arrays.
                 with raw.copy(f"COPY (SELECT {keys}) TO STDOUT") as copy:
-                    rest = b""
+                    blocks: list[bytes] = []
+                    size = 0
                     for block in copy:
-                        data = rest + bytes(block)
-                        cut = data.rfind(b"\n") + 1
-                        built.add(np.array(data[:cut].split(), dtype=np.int64))
-                        rest = data[cut:]
-                    built.add(np.array(rest.split(), dtype=np.int64))
+                        blocks.append(bytes(block))
+                        size += len(block)
+                        if size >= _COPY_CHUNK:
+                            data = b"".join(blocks)
+                            cut = data.rfind(b"\n") + 1
+                            built.add(np.array(data[:cut].split(), dtype=np.int64))
+                            blocks, size = [data[cut:]], len(data) - cut
+                    built.add(np.array(b"".join(blocks).split(), dtype=np.int64))
             else:
                 cursor.execute(
                     f"SELECT {column['correlation_digest64']} " + f"FROM {column['table']}"
