@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+import threading
+from typing import Annotated, Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit import core as ratelimit_core
@@ -61,16 +64,58 @@ class BearerToken(HttpBearer):
 _COUNTER_KEYS: dict[tuple[str, str, int], str] = {}
 
 
+class _Limits(NamedTuple):
+    enabled: bool
+    rate: str
+    limit: int
+    period: int
+    cache: str
+
+
+_LIMITS: _Limits | None = None
+#: The counter's cache, per thread: Django's ``caches[alias]`` is per asyncio context, so in the
+#: server's event loop (TAXII's fast reads, every request its own task) it would build a new
+#: cache object for every call. Calls are synchronous, so the tasks of one thread may share one.
+_THREAD_CACHE = threading.local()
+_generation = 0
+
+
+def _limits() -> _Limits:
+    """The rate-limit settings, read once (Django's settings object is slow to ask every call);
+    read again after a test changes settings."""
+    global _LIMITS
+    if _LIMITS is None:
+        rate = settings.VCISC_API_RATE_PER_TOKEN
+        limit, period = ratelimit_core._split_rate(rate)
+        enabled = getattr(settings, "RATELIMIT_ENABLE", True)
+        alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+        _LIMITS = _Limits(bool(enabled), rate, limit, period, alias)
+    return _LIMITS
+
+
+@receiver(setting_changed)
+def _settings_changed(**_: Any) -> None:
+    global _LIMITS, _generation
+    _LIMITS = None
+    _generation += 1
+
+
+def _counter_cache(alias: str) -> Any:
+    held = getattr(_THREAD_CACHE, "held", None)
+    if held is None or held[0] != (_generation, alias):
+        held = _THREAD_CACHE.held = ((_generation, alias), caches[alias])
+    return held[1]
+
+
 def count_token_call(key_id: str) -> bool:
     """Count one call of the token ``key_id``; True when it is over ``VCISC_API_RATE_PER_TOKEN``.
     One counter per token, whichever route the call took (API, TAXII, TAXII's fast reads, which
     have no request object): django-ratelimit's counter — its cache key for the group, rate,
     token and window — counted in one cache operation instead of ``is_ratelimited``'s six
     settings look-ups and two operations."""
-    if not getattr(settings, "RATELIMIT_ENABLE", True):
+    enabled, rate, limit, period, alias = _limits()
+    if not enabled:
         return False
-    rate = settings.VCISC_API_RATE_PER_TOKEN
-    limit, period = ratelimit_core._split_rate(rate)
     window = ratelimit_core._get_window(key_id, period)
     cache_key = _COUNTER_KEYS.get((key_id, rate, window))
     if cache_key is None:
@@ -78,7 +123,7 @@ def count_token_call(key_id: str) -> bool:
             _COUNTER_KEYS.clear()
         cache_key = ratelimit_core._make_cache_key(_GROUP, window, rate, key_id, ALL)
         _COUNTER_KEYS[(key_id, rate, window)] = cache_key
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    cache = _counter_cache(alias)
     try:
         count = cache.incr(cache_key)
     except ValueError:  # the window's first call

@@ -118,6 +118,9 @@ class _Cache:
     marker: tuple[Any, ...] | None = None
     tokens: dict[bytes, _Token] = field(default_factory=dict)
     collections: dict[tuple[Any, str], Collection] = field(default_factory=dict)
+    #: Each cached collection's row filter as text (part of its compiled query's key),
+    #: written once, where the collection is decided.
+    filter_texts: dict[tuple[Any, str], str] = field(default_factory=dict)
 
 
 _CACHE = _Cache()
@@ -271,8 +274,8 @@ def _values(f: Filters, adapt: Callable[[Any], Any]) -> dict[tuple[Any, ...], An
     return out
 
 
-def _key(col: Collection, f: Filters) -> tuple[Any, ...]:
-    return (col.id, str(col.row_filter), _shape(f))
+def _key(col: Collection, f: Filters, filter_text: str | None = None) -> tuple[Any, ...]:
+    return (col.id, str(col.row_filter) if filter_text is None else filter_text, _shape(f))
 
 
 def _bind(compiled: _Query, f: Filters, adapt: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -329,7 +332,7 @@ def _parse(path: str, query: str, headers: dict[str, str], secure: bool) -> _Req
     if scheme.lower() != "bearer" or not text:
         return None
     try:
-        check_accept(headers.get("accept"))
+        _accepted(headers.get("accept"))
         # QueryDict's reading (the last of repeated values), without building one.
         f = parse_filters(
             dict(parse_qsl(query, keep_blank_values=True, max_num_fields=conf.max_fields))
@@ -382,8 +385,10 @@ def _plan(cache: _Cache, req: _Request, now: datetime) -> tuple[_Token, _Query] 
     token = cache.tokens.get(_digest(req.token))
     if token is None or not _fresh(token, now):
         return None
-    col = cache.collections.get((token.user.pk, req.collection))
-    compiled = None if col is None else _QUERIES.get(_key(col, req.filters))
+    key = (token.user.pk, req.collection)
+    col = cache.collections.get(key)
+    text = cache.filter_texts.get(key)
+    compiled = None if col is None else _QUERIES.get(_key(col, req.filters, text))
     return None if compiled is None else (token, compiled)
 
 
@@ -397,25 +402,35 @@ def _finish(
     return _respond(found, req)
 
 
+#: The marker's statement joined to the rows' (``{}``): one statement, so one snapshot for
+#: both, and on PostgreSQL one round trip. The rows keep their order: a nested loop over the
+#: marker's single row is the only plan for ``LEFT JOIN … ON true``.
+_JOINED = {
+    "postgresql": "SELECT m.*, r.* FROM ("  # noqa: S608  (our own SQL, no value in it)
+    + _PG_MARKER
+    + ") AS m LEFT JOIN LATERAL ({}) AS r ON true",
+    "sqlite": "SELECT m.data_version, r.* FROM pragma_data_version AS m LEFT JOIN ({}) AS r ON 1",
+}
+
+
 def _marked_rows(
     raw: Any, vendor: str, sql: str, params: tuple[Any, ...]
 ) -> tuple[tuple[Any, ...], list[tuple[str, str]]]:
-    """The marker, then the rows: on PostgreSQL in one statement, so one round trip and one
-    snapshot (the marker's row joined to the rows, which keep their order: a nested loop over
-    the marker's single row is the only plan for ``LEFT JOIN … ON true``)."""
-    if vendor != "postgresql":
-        marker = _marker(raw, vendor)
-        return marker, _fetch(raw, sql, params)
+    """The marker and the rows, read in one statement (see ``_JOINED``)."""
     # Both parts are our own SQL (Django's compiled query, its values passed as parameters).
-    joined_sql = "SELECT m.*, r.* FROM (" + _PG_MARKER + ") AS m LEFT JOIN LATERAL ("  # noqa: S608
-    joined_sql += sql + ") AS r ON true"
-    with _pg_cursor(raw) as cursor:
-        cursor.execute(joined_sql, params, prepare=True)
-        joined = cursor.fetchall()
-    first = joined[0]
-    if first[4] is None:  # no row: the marker's, with NULLs for the row's columns
-        return (raw, *first[:3]), []
-    return (raw, *first[:3]), [(row[3], row[4]) for row in joined]
+    joined_sql = _JOINED[vendor].format(sql)
+    if vendor == "sqlite":
+        joined = raw.execute(joined_sql, params).fetchall()
+        marker: tuple[Any, ...] = (raw, joined[0][0], raw.total_changes)
+    else:
+        with _pg_cursor(raw) as cursor:
+            cursor.execute(joined_sql, params, prepare=True)
+            joined = cursor.fetchall()
+        marker = (raw, *joined[0][:3])
+    width = len(joined[0])
+    if joined[0][width - 1] is None:  # no row: the marker's, with NULLs for the row's columns
+        return marker, []
+    return marker, [(row[width - 2], row[width - 1]) for row in joined]
 
 
 def _from_cache(
@@ -463,6 +478,7 @@ def _decide(cache: _Cache, req: _Request, now: datetime) -> Answer | None:
             return None
         if col.engagement is not None:
             store.materialise(col.engagement)
+        cache.filter_texts[key] = str(col.row_filter)
         cache.collections[key] = col
     sql, params = _query(col, req.filters)
     connection.ensure_connection()
@@ -532,12 +548,36 @@ def _conf() -> _Settings:
 def _settings_changed(**_: Any) -> None:
     global _SETTINGS
     _SETTINGS = None
+    _HOSTS.clear()
+
+
+#: Answers of the checks that depend on one header and the settings alone, per value (a
+#: server sees few distinct Host and Accept headers; cleared when full or settings change).
+_HOSTS: dict[tuple[str, tuple[str, ...]], bool] = {}
+_ACCEPTED: set[str | None] = set()
+_MAX_MEMO = 256
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     """Django's ``request.get_host()`` check (CommonMiddleware refuses other hosts: 400)."""
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+    known = _HOSTS.get((host, allowed))
+    if known is None:
+        domain, _ = split_domain_port(host)
+        known = bool(domain) and validate_host(domain, allowed)
+        if len(_HOSTS) >= _MAX_MEMO:
+            _HOSTS.clear()
+        _HOSTS[(host, allowed)] = known
+    return known
+
+
+def _accepted(accept: str | None) -> None:
+    """:func:`check_accept`, remembering the values it accepted."""
+    if accept in _ACCEPTED:
+        return
+    check_accept(accept)
+    if len(_ACCEPTED) >= _MAX_MEMO:
+        _ACCEPTED.clear()
+    _ACCEPTED.add(accept)
 
 
 def answer(
