@@ -290,17 +290,18 @@ def _candidates_sql(
 
 
 def _confirmed(rows: Iterable[tuple[Any, str, str]], wanted: Mapping[str, int]) -> list[Held]:
-    """The rows whose full digest was looked up, their ids as UUIDs (SQLite's are hex text:
+    """The rows whose full digest was looked up."""
+    return _held([row for row in rows if row[1] in wanted])
+
+
+def _held(rows: Iterable[Sequence[Any]]) -> list[Held]:
+    """(id, digest, key) rows as :class:`Held`, their ids as UUIDs (SQLite's are hex text:
     ``UUID(int=…)`` costs a third of ``UUIDField.to_python``'s ``UUID(hex)``)."""
     if connection.vendor == "sqlite":
-        return [
-            Held(UUID(int=int(i, 16)) if len(i) == 32 else UUID(i), d, k)
-            for i, d, k in rows
-            if d in wanted
-        ]
+        return [Held(UUID(int=int(i, 16)) if len(i) == 32 else UUID(i), d, k) for i, d, k in rows]
     pk = Indicator._meta.pk
     assert pk is not None
-    return [Held(pk.to_python(i), d, k) for i, d, k in rows if d in wanted]
+    return [Held(pk.to_python(i), d, k) for i, d, k in rows]
 
 
 def _filtered(
@@ -362,20 +363,24 @@ def _filtered(
     with connection.cursor() as cursor:
         cursor.execute(sql, [probe_param, excluded, excluded, since, excluded])
         rows = cursor.fetchall()
-    seen: dict[Any, tuple[Any, str, str]] = {}
+    # Rows: (branch, id, digest, key, 64-bit key, watermark, xmax, identity). Confirmed on
+    # the full digest here; a row may come from branches 1 and 2: once by its id.
+    seen: dict[Any, Sequence[Any]] = {}
     learned: list[int] = []
     watermark: int | None = None
     identity: tuple[Any, ...] = ()
-    for branch, pk, digest, correlation_key, prefix, *meta_row in rows:
+    for row in rows:
+        branch = row[0]
         if branch == 1:
-            seen[pk] = (pk, digest, correlation_key)
+            if row[2] in wanted:
+                seen[row[1]] = row[1:4]
         elif branch == 3:
-            watermark, identity = meta_row[0], _identity(meta_row)
+            watermark, identity = row[5], _identity(row[5:])
         else:
-            learned.append(prefix)
-            if branch == 2:
-                seen[pk] = (pk, digest, correlation_key)
-    found = _confirmed(seen.values(), wanted)
+            learned.append(row[4])
+            if branch == 2 and row[2] in wanted:
+                seen[row[1]] = row[1:4]
+    found = _held(seen.values())
     target = current
     assert watermark is not None
 
