@@ -216,6 +216,23 @@ def test_the_asgi_layer_hands_everything_else_to_django(
     assert seen == [path]
 
 
+def test_remembered_header_checks_refuse_what_django_refuses(
+    federation: Federation, engagement: str
+) -> None:
+    """The Host and Accept checks are remembered per value: a good value remembered never
+    lets a bad one through, before or after, and a changed ALLOWED_HOSTS is seen at once."""
+    token = federation.apis["ee"].token
+    good = {"host": "testserver", "authorization": f"Bearer {token}"}
+    path = path_of(engagement)
+    for _ in range(2):  # decided, then remembered
+        assert fast.answer(path, "", good) is not None
+        assert fast.answer(path, "", {**good, "host": "evil.example"}) is None
+        assert fast.answer(path, "", {**good, "accept": "application/json"}) is None
+        assert fast.answer(path, "", {**good, "host": "x" * 300}) is None  # never remembered
+    with override_settings(ALLOWED_HOSTS=["other.example"]):
+        assert fast.answer(path, "", good) is None
+
+
 def test_the_marker_moves_with_every_write_and_only_then(federation: Federation) -> None:
     connection.ensure_connection()
 

@@ -552,10 +552,12 @@ def _settings_changed(**_: Any) -> None:
 
 
 #: Answers of the checks that depend on one header and the settings alone, per value (a
-#: server sees few distinct Host and Accept headers; cleared when full or settings change).
+#: server sees few distinct Host and Accept headers; cleared when full or settings change;
+#: values longer than ``_MEMO_LENGTH`` are checked every time, never kept).
 _HOSTS: dict[tuple[str, tuple[str, ...]], bool] = {}
 _ACCEPTED: set[str | None] = set()
 _MAX_MEMO = 256
+_MEMO_LENGTH = 256
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
@@ -564,9 +566,10 @@ def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
     if known is None:
         domain, _ = split_domain_port(host)
         known = bool(domain) and validate_host(domain, allowed)
-        if len(_HOSTS) >= _MAX_MEMO:
-            _HOSTS.clear()
-        _HOSTS[(host, allowed)] = known
+        if len(host) <= _MEMO_LENGTH:
+            if len(_HOSTS) >= _MAX_MEMO:
+                _HOSTS.clear()
+            _HOSTS[(host, allowed)] = known
     return known
 
 
@@ -575,9 +578,10 @@ def _accepted(accept: str | None) -> None:
     if accept in _ACCEPTED:
         return
     check_accept(accept)
-    if len(_ACCEPTED) >= _MAX_MEMO:
-        _ACCEPTED.clear()
-    _ACCEPTED.add(accept)
+    if accept is None or len(accept) <= _MEMO_LENGTH:
+        if len(_ACCEPTED) >= _MAX_MEMO:
+            _ACCEPTED.clear()
+        _ACCEPTED.add(accept)
 
 
 def answer(
