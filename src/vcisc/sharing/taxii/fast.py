@@ -46,12 +46,12 @@ import hashlib
 import logging
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -110,6 +110,14 @@ class _Token:
     last_used_at: datetime | None
 
 
+class _Readable(NamedTuple):
+    """A collection the user may read, and its row filter as text (part of the keys of its
+    compiled queries: written once, where the collection is decided)."""
+
+    collection: Collection
+    filter_text: str
+
+
 @dataclass
 class _Cache:
     """The decisions made under one change marker. A new marker gets a new cache object, so
@@ -117,10 +125,7 @@ class _Cache:
 
     marker: tuple[Any, ...] | None = None
     tokens: dict[bytes, _Token] = field(default_factory=dict)
-    collections: dict[tuple[Any, str], Collection] = field(default_factory=dict)
-    #: Each cached collection's row filter as text (part of its compiled query's key),
-    #: written once, where the collection is decided.
-    filter_texts: dict[tuple[Any, str], str] = field(default_factory=dict)
+    collections: dict[tuple[Any, str], _Readable] = field(default_factory=dict)
 
 
 _CACHE = _Cache()
@@ -164,14 +169,20 @@ def _marker(raw: Any, vendor: str) -> tuple[Any, ...]:
     is part of the marker (SQLite's ``data_version`` is counted per connection), and held by
     it, so that no later connection can take its identity."""
     if vendor == "sqlite":
-        version = raw.execute("PRAGMA data_version").fetchone()[0]
-        return (raw, version, raw.total_changes)
+        return _marker_of(raw, vendor, raw.execute("PRAGMA data_version").fetchone())
     if vendor == "postgresql":
         with _pg_cursor(raw) as cur:
             cur.execute(_PG_MARKER, prepare=True)
-            found = cur.fetchone()
-        return (raw, *found)
+            return _marker_of(raw, vendor, cur.fetchone())
     raise NotImplementedError(vendor)  # no other database is supported
+
+
+def _marker_of(raw: Any, vendor: str, row: Sequence[Any]) -> tuple[Any, ...]:
+    """The marker from a row starting with the marker statement's columns (SQLite's
+    ``data_version``; PostgreSQL's three), read on ``raw``."""
+    if vendor == "sqlite":
+        return (raw, row[0], raw.total_changes)
+    return (raw, *row[:3])
 
 
 # --- compiled row queries ----------------------------------------------------------------------
@@ -274,8 +285,8 @@ def _values(f: Filters, adapt: Callable[[Any], Any]) -> dict[tuple[Any, ...], An
     return out
 
 
-def _key(col: Collection, f: Filters, filter_text: str | None = None) -> tuple[Any, ...]:
-    return (col.id, str(col.row_filter) if filter_text is None else filter_text, _shape(f))
+def _key(readable: _Readable, f: Filters) -> tuple[Any, ...]:
+    return (readable.collection.id, readable.filter_text, _shape(f))
 
 
 def _bind(compiled: _Query, f: Filters, adapt: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -286,10 +297,11 @@ def _bind(compiled: _Query, f: Filters, adapt: Callable[[Any], Any]) -> tuple[An
     return tuple(params)
 
 
-def _query(col: Collection, f: Filters) -> tuple[str, tuple[Any, ...]]:
+def _query(readable: _Readable, f: Filters) -> tuple[str, tuple[Any, ...]]:
     """The request's query and parameters, compiling it for its shape if need be (Django's
     connection: in the thread that decides)."""
-    key = _key(col, f)
+    col = readable.collection
+    key = _key(readable, f)
     if key not in _QUERIES:
         if len(_QUERIES) >= _MAX_QUERIES:
             _QUERIES.clear()
@@ -385,10 +397,8 @@ def _plan(cache: _Cache, req: _Request, now: datetime) -> tuple[_Token, _Query] 
     token = cache.tokens.get(_digest(req.token))
     if token is None or not _fresh(token, now):
         return None
-    key = (token.user.pk, req.collection)
-    col = cache.collections.get(key)
-    text = cache.filter_texts.get(key)
-    compiled = None if col is None else _QUERIES.get(_key(col, req.filters, text))
+    readable = cache.collections.get((token.user.pk, req.collection))
+    compiled = None if readable is None else _QUERIES.get(_key(readable, req.filters))
     return None if compiled is None else (token, compiled)
 
 
@@ -421,12 +431,11 @@ def _marked_rows(
     joined_sql = _JOINED[vendor].format(sql)
     if vendor == "sqlite":
         joined = raw.execute(joined_sql, params).fetchall()
-        marker: tuple[Any, ...] = (raw, joined[0][0], raw.total_changes)
     else:
         with _pg_cursor(raw) as cursor:
             cursor.execute(joined_sql, params, prepare=True)
             joined = cursor.fetchall()
-        marker = (raw, *joined[0][:3])
+    marker = _marker_of(raw, vendor, joined[0])
     width = len(joined[0])
     if joined[0][width - 1] is None:  # no row: the marker's, with NULLs for the row's columns
         return marker, []
@@ -468,8 +477,8 @@ def _decide(cache: _Cache, req: _Request, now: datetime) -> Answer | None:
         token = cache.tokens[digest] = _Token(row.user, parts[0], row.expires_at, row.last_used_at)
     assert token is not None
     key = (token.user.pk, req.collection)
-    col = cache.collections.get(key)
-    if col is None:
+    readable = cache.collections.get(key)
+    if readable is None:
         try:
             col = get_collection(token.user, req.collection)
         except TaxiiError:
@@ -478,9 +487,8 @@ def _decide(cache: _Cache, req: _Request, now: datetime) -> Answer | None:
             return None
         if col.engagement is not None:
             store.materialise(col.engagement)
-        cache.filter_texts[key] = str(col.row_filter)
-        cache.collections[key] = col
-    sql, params = _query(col, req.filters)
+        readable = cache.collections[key] = _Readable(col, str(col.row_filter))
+    sql, params = _query(readable, req.filters)
     connection.ensure_connection()
     return _finish(token, _fetch(connection.connection, sql, params), req, how="decided")
 
